@@ -1,0 +1,1 @@
+// Empty unit: owns the precompiled torch header that every torch target reuses.

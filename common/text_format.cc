@@ -1,0 +1,33 @@
+#include "common/text_format.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <system_error>
+
+#include "common/error.h"
+
+namespace repipe {
+
+std::string format_double(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  char buffer[64];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  REPIPE_CHECK(ec == std::errc(), "to_chars failed");
+  return std::string(buffer, end);
+}
+
+std::string human_bytes(double bytes) {
+  static constexpr const char* kNames[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int i = 0;
+  while (std::fabs(bytes) >= 1024 && i < 4) {
+    bytes /= 1024;
+    ++i;
+  }
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), i == 0 ? "%.0f %s" : "%.1f %s", bytes, kNames[i]);
+  return buffer;
+}
+
+}  // namespace repipe

@@ -1,0 +1,25 @@
+#include "datasets/batch.h"
+
+#include "common/error.h"
+
+namespace repipe {
+
+std::vector<Bundle> split_bundle(const Bundle& bundle, std::int64_t parts) {
+  std::vector<Bundle> out(static_cast<std::size_t>(parts));
+  for (const auto& [name, tensor] : bundle) {
+    std::int64_t rows = tensor.size(0);
+    REPIPE_CHECK(rows % parts == 0, "'" << name << "' has " << rows << " rows, not divisible by "
+                                        << parts << " micro-batches");
+    std::int64_t size = rows / parts;
+    for (std::int64_t i = 0; i < parts; ++i) out[i][name] = tensor.narrow(0, i * size, size);
+  }
+  return out;
+}
+
+Bundle bundle_to(const Bundle& bundle, const torch::Device& device) {
+  Bundle out;
+  for (const auto& [name, tensor] : bundle) out[name] = tensor.to(device);
+  return out;
+}
+
+}  // namespace repipe

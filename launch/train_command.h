@@ -1,0 +1,23 @@
+// launch/train_command.h: `repipe train`.
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace repipe {
+
+struct TrainCommand {
+  std::string config_path;
+  std::map<std::string, std::string> flags;  // config key -> text given on the command line
+};
+
+// Adds `train` with one flag per run-config key; the returned object fills during parsing.
+CLI::App* add_train_command(CLI::App& app, TrainCommand& command);
+
+int run_train_command(CLI::App& train, const TrainCommand& command);
+
+}  // namespace repipe

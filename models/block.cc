@@ -1,0 +1,22 @@
+#include "models/block.h"
+
+#include "common/seed.h"
+
+namespace repipe {
+namespace {
+constexpr std::uint64_t kForwardStream = 0xf0'4a4d;
+constexpr std::uint64_t kInitStream = 0x1417;
+}  // namespace
+
+void seed_block_forward(const Block& block, std::uint64_t seed, std::int64_t step,
+                        std::int64_t microbatch) {
+  std::uint64_t s = mix_seed(mix_seed(seed, kForwardStream), hash_name(block.block_name()));
+  s = mix_seed(mix_seed(s, static_cast<std::uint64_t>(step)), static_cast<std::uint64_t>(microbatch));
+  torch::manual_seed(s);
+}
+
+void seed_block_init(const std::string& block_name, std::uint64_t seed) {
+  torch::manual_seed(mix_seed(mix_seed(seed, kInitStream), hash_name(block_name)));
+}
+
+}  // namespace repipe

@@ -1,0 +1,23 @@
+#include "models/tensor_block.h"
+
+#include "common/error.h"
+
+namespace repipe {
+
+TensorBlock::TensorBlock(std::string name, torch::nn::Sequential body, std::string input_key,
+                         std::string output_key)
+    : Block(std::move(name)),
+      body_(register_module("body", std::move(body))),
+      input_key_(std::move(input_key)),
+      output_key_(std::move(output_key)) {}
+
+Bundle TensorBlock::forward(const Bundle& input) {
+  auto it = input.find(input_key_);
+  REPIPE_CHECK(it != input.end(), block_name() << " needs '" << input_key_ << "' in its input");
+  Bundle output = input;
+  if (input_key_ != output_key_) output.erase(input_key_);
+  output[output_key_] = body_->forward(it->second);
+  return output;
+}
+
+}  // namespace repipe

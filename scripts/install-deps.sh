@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs repipe's build and run dependencies from Debian 12's archive (idempotent:
+# packages already present are skipped, so a second run costs a second).
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config ccache git
+  libopenmpi-dev openmpi-bin
+  libtorch-dev
+  libhdf5-dev
+  libeigen3-dev
+  libtomlplusplus-dev
+  libcli11-dev
+  libgtest-dev libgmock-dev
+  libbenchmark-dev
+  gnuplot-nox
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
