@@ -30,8 +30,11 @@ function(repipe_add_test name)
   cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest_main repipe_warnings)
-  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
-    PROPERTIES LABELS "${T_LABELS}" ENVIRONMENT "REPIPE_BIN=$<TARGET_FILE:repipe>")
+  set(_properties ENVIRONMENT "REPIPE_BIN=$<TARGET_FILE:repipe>")
+  if(T_LABELS)
+    list(APPEND _properties LABELS "${T_LABELS}")
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST PROPERTIES ${_properties})
 endfunction()
 
 if(REPIPE_TORCH_PCH)

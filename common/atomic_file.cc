@@ -9,8 +9,14 @@
 
 namespace repipe {
 
+void create_folder(const std::filesystem::path& folder) {
+  std::error_code error;
+  std::filesystem::create_directories(folder, error);
+  if (error) throw UsageError(folder.string() + ": cannot create folder: " + error.message());
+}
+
 void write_file_atomically(const std::filesystem::path& path, std::string_view contents) {
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  if (path.has_parent_path()) create_folder(path.parent_path());
   // The pid keeps concurrent writers (ranks) from sharing a temp file.
   std::filesystem::path temp = path;
   temp += ".tmp." + std::to_string(::getpid());

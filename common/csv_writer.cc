@@ -1,5 +1,6 @@
 #include "common/csv_writer.h"
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/text_format.h"
 
@@ -17,7 +18,7 @@ std::string csv_escape(const std::string& text) {
 
 CsvWriter::CsvWriter(const std::filesystem::path& path, std::vector<std::string> header)
     : path_(path), header_(std::move(header)) {
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  if (path.has_parent_path()) create_folder(path.parent_path());
   out_.open(path, std::ios::trunc);
   if (!out_) throw UsageError(path.string() + ": cannot write (check the output folder)");
   for (std::size_t i = 0; i < header_.size(); ++i) out_ << (i ? "," : "") << csv_escape(header_[i]);
@@ -25,8 +26,9 @@ CsvWriter::CsvWriter(const std::filesystem::path& path, std::vector<std::string>
 }
 
 void CsvWriter::write_row(const std::vector<CsvCell>& cells) {
-  REPIPE_CHECK(cells.size() == header_.size(),
-               path_.string() << ": row has " << cells.size() << " cells, header " << header_.size());
+  REPIPE_CHECK(cells.size() == header_.size(), path_.string()
+                                                   << ": row has " << cells.size()
+                                                   << " cells, header " << header_.size());
   std::string line;
   for (std::size_t i = 0; i < cells.size(); ++i) {
     if (i) line += ',';

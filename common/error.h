@@ -36,13 +36,14 @@ namespace detail {
 
 }  // namespace repipe
 
-// REPIPE_CHECK(cond, "context" << value): throws InternalError("file:line: check failed: cond: context").
-#define REPIPE_CHECK(cond, message)                                                   \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      std::ostringstream repipe_check_stream_;                                        \
-      repipe_check_stream_ << message;                                                \
-      ::repipe::detail::throw_check_failure(__FILE__, __LINE__, #cond,                \
-                                            repipe_check_stream_.str());              \
-    }                                                                                 \
+// REPIPE_CHECK(cond, "context" << value): throws InternalError("file:line: check failed: cond:
+// context").
+#define REPIPE_CHECK(cond, message)                                      \
+  do {                                                                   \
+    if (!(cond)) {                                                       \
+      std::ostringstream repipe_check_stream_;                           \
+      repipe_check_stream_ << message;                                   \
+      ::repipe::detail::throw_check_failure(__FILE__, __LINE__, #cond,   \
+                                            repipe_check_stream_.str()); \
+    }                                                                    \
   } while (0)

@@ -38,7 +38,8 @@ void Progress::finish() {
 
 void Progress::print(std::int64_t done, const std::string& detail, bool final_line) {
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  double eta = done > 0 ? elapsed * static_cast<double>(total_ - done) / static_cast<double>(done) : 0;
+  double eta =
+      done > 0 ? elapsed * static_cast<double>(total_ - done) / static_cast<double>(done) : 0;
   char head[160];
   std::snprintf(head, sizeof(head), "%s %lld/%lld  %.0fs elapsed", label_.c_str(),
                 static_cast<long long>(done), static_cast<long long>(total_), elapsed);

@@ -31,7 +31,8 @@ std::string type_name(const ConfigKey& key) {
   return "a number";
 }
 
-void require(bool ok, const ResolvedConfig& config, const std::string& key, const std::string& what) {
+void require(bool ok, const ResolvedConfig& config, const std::string& key,
+             const std::string& what) {
   if (!ok) throw UsageError(config.where(key) + ": " + what);
 }
 
@@ -43,7 +44,8 @@ const std::vector<ConfigKey>& run_config_keys() {
       {"seq_len", "sequence length of BERT/GPT models (0: model default)", I{&RunConfig::seq_len}},
       {"image_size", "image side of CNN models (0: model default)", I{&RunConfig::image_size}},
       {"dataset", "dataset (synthetic: drawn from the seed)", S{&RunConfig::dataset}},
-      {"batch_size", "global batch per step; must divide by microbatches", I{&RunConfig::batch_size}},
+      {"batch_size", "global batch per step; must divide by microbatches",
+       I{&RunConfig::batch_size}},
       {"microbatches", "micro-batches per step", I{&RunConfig::microbatches}},
       {"schedule", "pipeline schedule: gpipe | 1f1b-flush | 1f1b-stash", S{&RunConfig::schedule}},
       {"plan", "plan TOML (empty: default plan)", S{&RunConfig::plan}},
@@ -104,7 +106,8 @@ void load_config_file(const std::string& path, ResolvedConfig& config) {
     std::string key(name.str());
     if (key == "repipe" && node.is_table()) continue;  // provenance written into run.toml
     const ConfigKey* spec = find_key(key);
-    std::string place = path + ":" + std::to_string(node.source().begin.line) + ": key '" + key + "'";
+    std::string place =
+        path + ":" + std::to_string(node.source().begin.line) + ": key '" + key + "'";
     if (!spec) throw UsageError(place + ": unknown key (see `repipe train --help` for the keys)");
     bool ok = std::visit(
         [&](auto field) {
@@ -163,8 +166,8 @@ void validate_config(const ResolvedConfig& config) {
   require(c.batch_size > 0, config, "batch_size", "expected a positive integer");
   require(c.microbatches > 0, config, "microbatches", "expected a positive integer");
   require(c.batch_size % c.microbatches == 0, config, "batch_size",
-          std::to_string(c.batch_size) + " does not divide by microbatches = " +
-              std::to_string(c.microbatches));
+          std::to_string(c.batch_size) +
+              " does not divide by microbatches = " + std::to_string(c.microbatches));
   require(c.steps > 0, config, "steps", "expected a positive integer");
   require(c.seed >= 0, config, "seed", "expected a non-negative integer");
   require(c.seq_len >= 0, config, "seq_len", "expected a non-negative integer");
@@ -186,8 +189,8 @@ void validate_config(const ResolvedConfig& config) {
   one_of("schedule", c.schedule, {"gpipe", "1f1b-flush", "1f1b-stash"});
   one_of("dataset", c.dataset, {"synthetic"});
   bool cuda = c.device == "cuda" || c.device.rfind("cuda:", 0) == 0;
-  require(c.device == "cpu" || cuda, config, "device", "expected cpu, cuda or cuda:N, got '" +
-                                                         c.device + "'");
+  require(c.device == "cpu" || cuda, config, "device",
+          "expected cpu, cuda or cuda:N, got '" + c.device + "'");
 }
 
 std::string config_to_toml(const RunConfig& config) {

@@ -15,34 +15,34 @@ namespace repipe {
 
 struct RunConfig {
   // What to train.
-  std::string model = "mlp";        // a name from the model zoo (`repipe train --help`)
-  std::int64_t seq_len = 0;         // sequence length of BERT/GPT models; 0 = model default
-  std::int64_t image_size = 0;      // image side of CNN models; 0 = model default
+  std::string model = "mlp";    // a name from the model zoo (`repipe train --help`)
+  std::int64_t seq_len = 0;     // sequence length of BERT/GPT models; 0 = model default
+  std::int64_t image_size = 0;  // image side of CNN models; 0 = model default
   std::string dataset = "synthetic";
   // How.
-  std::int64_t batch_size = 32;     // global batch per step; must divide by microbatches
+  std::int64_t batch_size = 32;  // global batch per step; must divide by microbatches
   std::int64_t microbatches = 1;
   std::string schedule = "1f1b-flush";
-  std::string plan;                 // plan TOML; empty = default plan
-  std::string optimizer = "sgd";    // sgd | adam | adamw
+  std::string plan;               // plan TOML; empty = default plan
+  std::string optimizer = "sgd";  // sgd | adam | adamw
   double lr = 0.01;
   std::string lr_schedule = "constant";  // constant | warmup | cosine
   std::int64_t warmup_steps = 0;
-  double min_lr = 0.0;              // floor of the cosine schedule
-  double momentum = 0.9;            // sgd
-  double weight_decay = 0.0;        // sgd: L2 added to the gradient; adamw: decoupled
-  double beta1 = 0.9;               // adam, adamw
+  double min_lr = 0.0;        // floor of the cosine schedule
+  double momentum = 0.9;      // sgd
+  double weight_decay = 0.0;  // sgd: L2 added to the gradient; adamw: decoupled
+  double beta1 = 0.9;         // adam, adamw
   double beta2 = 0.999;
   double eps = 1e-8;
-  double grad_clip = 0.0;           // max global gradient norm; 0 = no clipping
+  double grad_clip = 0.0;  // max global gradient norm; 0 = no clipping
   std::int64_t steps = 100;
   std::int64_t seed = 1;
   // Evaluation and output.
-  std::int64_t eval_every = 0;      // evaluate every N steps (and after the last); 0 = never
-  std::int64_t eval_batches = 4;    // held-out batches per evaluation
-  std::string output;               // run directory; empty = write nothing
-  std::string device = "cpu";       // cpu | cuda | cuda:N
-  std::int64_t threads = 0;         // intra-op threads; 0 = cores / ranks on this node
+  std::int64_t eval_every = 0;    // evaluate every N steps (and after the last); 0 = never
+  std::int64_t eval_batches = 4;  // held-out batches per evaluation
+  std::string output;             // run directory; empty = write nothing
+  std::string device = "cpu";     // cpu | cuda | cuda:N
+  std::int64_t threads = 0;       // intra-op threads; 0 = cores / ranks on this node
 };
 
 using ConfigValue = std::variant<std::string, std::int64_t, double>;

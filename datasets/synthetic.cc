@@ -13,7 +13,9 @@ constexpr std::int64_t kMaskToken = 103;            // [MASK] in BERT's vocabula
 constexpr std::int64_t kMaxAlphabet = 1000;         // tokens the sequences use
 constexpr double kSuccessorProbability = 0.9;       // else the next token is random
 
-at::Generator generator(std::uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
+at::Generator generator(std::uint64_t seed) {
+  return at::make_generator<at::CPUGeneratorImpl>(seed);
+}
 
 std::vector<std::int64_t> with_batch(std::int64_t n, const std::vector<std::int64_t>& shape) {
   std::vector<std::int64_t> full{n};
@@ -27,7 +29,8 @@ Batch classification_batch(const SampleSpec& spec, std::int64_t n, std::uint64_t
   at::Generator rule = generator(mix_seed(seed, kRuleStream));
   torch::Tensor templates = torch::randn(with_batch(spec.num_classes, spec.input_shape), rule);
   torch::Tensor labels = torch::randint(spec.num_classes, {n}, gen, torch::kLong);
-  torch::Tensor x = torch::randn(with_batch(n, spec.input_shape), gen) + templates.index_select(0, labels);
+  torch::Tensor x =
+      torch::randn(with_batch(n, spec.input_shape), gen) + templates.index_select(0, labels);
   return {{{"x", x}}, {{"labels", labels}}};
 }
 
@@ -51,7 +54,8 @@ torch::Tensor token_chains(const SampleSpec& spec, std::int64_t n, std::int64_t 
   return torch::stack(columns, 1);
 }
 
-Batch causal_lm_batch(const SampleSpec& spec, std::int64_t n, std::uint64_t seed, at::Generator& gen) {
+Batch causal_lm_batch(const SampleSpec& spec, std::int64_t n, std::uint64_t seed,
+                      at::Generator& gen) {
   std::int64_t l = spec.seq_len;
   torch::Tensor chain = token_chains(spec, n, l + 1, seed, gen, {}, -1);
   return {{{"input_ids", chain.narrow(1, 0, l).contiguous()}},
@@ -60,7 +64,8 @@ Batch causal_lm_batch(const SampleSpec& spec, std::int64_t n, std::uint64_t seed
 
 // BERT: two segments; negatives (nsp_labels = 1) restart the chain at segment B. P distinct
 // masked positions per row (never position 0) hold [MASK]; mlm_ids are the hidden tokens.
-Batch masked_lm_batch(const SampleSpec& spec, std::int64_t n, std::uint64_t seed, at::Generator& gen) {
+Batch masked_lm_batch(const SampleSpec& spec, std::int64_t n, std::uint64_t seed,
+                      at::Generator& gen) {
   std::int64_t l = spec.seq_len;
   std::int64_t p = spec.max_predictions;
   std::int64_t half = l / 2;
@@ -70,7 +75,8 @@ Batch masked_lm_batch(const SampleSpec& spec, std::int64_t n, std::uint64_t seed
   torch::Tensor positions = std::get<0>((order.narrow(1, 0, p) + 1).sort(1));
   torch::Tensor mlm_ids = chain.gather(1, positions);
   torch::Tensor input_ids = chain.scatter(1, positions, kMaskToken);
-  torch::Tensor token_types = (torch::arange(l, torch::kLong) >= half).to(torch::kLong).expand({n, l});
+  torch::Tensor token_types =
+      (torch::arange(l, torch::kLong) >= half).to(torch::kLong).expand({n, l});
   return {{{"input_ids", input_ids},
            {"token_type_ids", token_types.contiguous()},
            {"attention_mask", torch::ones({n, l}, torch::kLong)},
@@ -83,8 +89,8 @@ Batch masked_lm_batch(const SampleSpec& spec, std::int64_t n, std::uint64_t seed
 Batch synthetic_batch(const SampleSpec& spec, std::int64_t samples, std::uint64_t seed,
                       DataStream stream, std::int64_t index) {
   REPIPE_CHECK(samples > 0, "empty batch");
-  at::Generator gen = generator(
-      mix_seed(mix_seed(seed, static_cast<std::uint64_t>(stream)), static_cast<std::uint64_t>(index)));
+  at::Generator gen = generator(mix_seed(mix_seed(seed, static_cast<std::uint64_t>(stream)),
+                                         static_cast<std::uint64_t>(index)));
   switch (spec.task) {
     case TaskKind::kClassification:
       return classification_batch(spec, samples, seed, gen);
@@ -92,6 +98,8 @@ Batch synthetic_batch(const SampleSpec& spec, std::int64_t samples, std::uint64_
       return causal_lm_batch(spec, samples, seed, gen);
     case TaskKind::kMaskedLM:
       REPIPE_CHECK(spec.max_predictions < spec.seq_len, "too many masked positions");
+      REPIPE_CHECK(spec.vocab_size > kMaskToken,
+                   "a vocabulary of " << spec.vocab_size << " has no [MASK] token " << kMaskToken);
       return masked_lm_batch(spec, samples, seed, gen);
   }
   REPIPE_CHECK(false, "unknown task kind");

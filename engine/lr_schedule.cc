@@ -11,7 +11,8 @@ namespace repipe {
 double LrSchedule::at(std::int64_t step) const {
   REPIPE_CHECK(step >= 1, "steps count from 1");
   if (kind == "constant") return peak;
-  if (step <= warmup_steps) return peak * static_cast<double>(step) / static_cast<double>(warmup_steps);
+  if (step <= warmup_steps)
+    return peak * static_cast<double>(step) / static_cast<double>(warmup_steps);
   if (kind == "warmup") return peak;
   REPIPE_CHECK(kind == "cosine", "unknown learning-rate schedule " << kind);
   double span = static_cast<double>(std::max<std::int64_t>(1, total_steps - warmup_steps));

@@ -15,9 +15,9 @@
 namespace repipe {
 
 struct OptimizerConfig {
-  std::string kind = "sgd";  // sgd | adam | adamw
-  double momentum = 0.9;     // sgd
-  double weight_decay = 0.0; // sgd, adam: L2 on the gradient; adamw: decoupled
+  std::string kind = "sgd";   // sgd | adam | adamw
+  double momentum = 0.9;      // sgd
+  double weight_decay = 0.0;  // sgd, adam: L2 on the gradient; adamw: decoupled
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;

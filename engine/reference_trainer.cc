@@ -31,8 +31,8 @@ ReferenceTrainer::ReferenceTrainer(const RunConfig& config, Model model, torch::
 }
 
 Batch ReferenceTrainer::batch(DataStream stream, std::int64_t index) const {
-  Batch b = synthetic_batch(model_.sample, config_.batch_size, static_cast<std::uint64_t>(config_.seed),
-                            stream, index);
+  Batch b = synthetic_batch(model_.sample, config_.batch_size,
+                            static_cast<std::uint64_t>(config_.seed), stream, index);
   return {bundle_to(b.inputs, device_), bundle_to(b.targets, device_)};
 }
 
@@ -101,10 +101,16 @@ void ReferenceTrainer::run() {
     auto t0 = std::chrono::steady_clock::now();
     StepResult r = train_step(step);
     double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    StepMetrics row{step, r.loss, static_cast<double>(config_.batch_size) / step_s, r.lr,
-                    step_s * 1e3, r.grad_norm, {}, {}};
-    bool eval_now = config_.eval_every > 0 &&
-                    (step % config_.eval_every == 0 || step == config_.steps);
+    StepMetrics row{step,
+                    r.loss,
+                    static_cast<double>(config_.batch_size) / step_s,
+                    r.lr,
+                    step_s * 1e3,
+                    r.grad_norm,
+                    {},
+                    {}};
+    bool eval_now =
+        config_.eval_every > 0 && (step % config_.eval_every == 0 || step == config_.steps);
     if (eval_now) {
       EvalResult e = evaluate();
       row.eval_loss = e.loss;
@@ -128,7 +134,8 @@ void ReferenceTrainer::run() {
   std::printf("trained %lld steps in %.1f s: loss %.4f -> %.4f, %.0f samples/s\n",
               static_cast<long long>(config_.steps), seconds, first_loss, last_loss,
               static_cast<double>(config_.steps * config_.batch_size) / seconds);
-  if (!config_.output.empty()) std::printf("wrote %s/metrics.csv and run.toml\n", config_.output.c_str());
+  if (!config_.output.empty())
+    std::printf("wrote %s/metrics.csv and run.toml\n", config_.output.c_str());
 }
 
 }  // namespace repipe

@@ -20,11 +20,12 @@ std::string version_line() {
   int cuda = 0;
   int nccl = 0;
   if (cudaRuntimeGetVersion(&cuda) == cudaSuccess) {
-    line += ", CUDA runtime " + std::to_string(cuda / 1000) + "." + std::to_string(cuda % 1000 / 10);
+    line +=
+        ", CUDA runtime " + std::to_string(cuda / 1000) + "." + std::to_string(cuda % 1000 / 10);
   }
   if (ncclGetVersion(&nccl) == ncclSuccess) {
-    line += ", NCCL " + std::to_string(nccl / 10000) + "." + std::to_string(nccl / 100 % 100) + "." +
-            std::to_string(nccl % 100);
+    line += ", NCCL " + std::to_string(nccl / 10000) + "." + std::to_string(nccl / 100 % 100) +
+            "." + std::to_string(nccl % 100);
   }
 #endif
   return line + ")";

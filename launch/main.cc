@@ -12,7 +12,9 @@
 namespace {
 
 // First line of a message: libtorch errors append long C++ back-traces.
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+std::string first_line(const std::string& text) {
+  return text.substr(0, text.find('\n'));
+}
 
 int run(int argc, char** argv) {
   CLI::App app("repipe: pipeline-parallel DNN training that rebalances itself live", "repipe");
@@ -25,8 +27,9 @@ int run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    int code = app.exit(error);  // prints help, version or the parse error
-    return code == 0 ? 0 : repipe::kUsageExitCode;
+    if (error.get_exit_code() == 0) return app.exit(error);  // --help, --version
+    std::fprintf(stderr, "repipe: error: %s (see --help)\n", error.what());
+    return repipe::kUsageExitCode;
   }
   if (*train) return repipe::run_train_command(*train, train_command);
   return repipe::kUsageExitCode;

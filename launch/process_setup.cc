@@ -15,7 +15,8 @@ int configure_threads(std::int64_t requested) {
   if (threads <= 0) {
     int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     int local_ranks = 1;
-    if (const char* env = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) local_ranks = std::max(1, std::atoi(env));
+    if (const char* env = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE"))
+      local_ranks = std::max(1, std::atoi(env));
     threads = std::max(1, cores / local_ranks);
   }
   torch::set_num_threads(threads);

@@ -32,16 +32,18 @@ ResolvedConfig resolve(CLI::App& train, const TrainCommand& command) {
   return config;
 }
 
-void print_header(const RunConfig& c, const Model& model, const torch::Device& device, int threads) {
+void print_header(const RunConfig& c, const Model& model, const torch::Device& device,
+                  int threads) {
   std::printf("repipe train: model %s (%zu blocks, %lld parameters, %s)\n", c.model.c_str(),
               model.blocks.size(), static_cast<long long>(model.parameter_count()),
               human_bytes(static_cast<double>(model.parameter_count()) * 4).c_str());
-  std::printf("  batch %lld = %lld micro-batches x %lld   optimizer %s   lr %s (%s)   steps %lld"
-              "   seed %lld   device %s   threads %d\n",
-              static_cast<long long>(c.batch_size), static_cast<long long>(c.microbatches),
-              static_cast<long long>(c.batch_size / c.microbatches), c.optimizer.c_str(),
-              format_double(c.lr).c_str(), c.lr_schedule.c_str(), static_cast<long long>(c.steps),
-              static_cast<long long>(c.seed), device.str().c_str(), threads);
+  std::printf(
+      "  batch %lld = %lld micro-batches x %lld   optimizer %s   lr %s (%s)   steps %lld"
+      "   seed %lld   device %s   threads %d\n",
+      static_cast<long long>(c.batch_size), static_cast<long long>(c.microbatches),
+      static_cast<long long>(c.batch_size / c.microbatches), c.optimizer.c_str(),
+      format_double(c.lr).c_str(), c.lr_schedule.c_str(), static_cast<long long>(c.steps),
+      static_cast<long long>(c.seed), device.str().c_str(), threads);
   std::fflush(stdout);
 }
 
@@ -87,8 +89,9 @@ int run_train_command(CLI::App& train, const TrainCommand& command) {
   ResolvedConfig resolved = resolve(train, command);
   RunConfig& config = resolved.values;
   if (!config.plan.empty()) {
-    throw UsageError(resolved.where("plan") +
-                     ": plan files run under the pipeline engine, which this build does not have yet");
+    throw UsageError(
+        resolved.where("plan") +
+        ": plan files run under the pipeline engine, which this build does not have yet");
   }
   torch::Device device = parse_device(config.device, resolved.where("device"));
   int threads = configure_threads(config.threads);

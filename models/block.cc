@@ -11,7 +11,8 @@ constexpr std::uint64_t kInitStream = 0x1417;
 void seed_block_forward(const Block& block, std::uint64_t seed, std::int64_t step,
                         std::int64_t microbatch) {
   std::uint64_t s = mix_seed(mix_seed(seed, kForwardStream), hash_name(block.block_name()));
-  s = mix_seed(mix_seed(s, static_cast<std::uint64_t>(step)), static_cast<std::uint64_t>(microbatch));
+  s = mix_seed(mix_seed(s, static_cast<std::uint64_t>(step)),
+               static_cast<std::uint64_t>(microbatch));
   torch::manual_seed(s);
 }
 

@@ -26,8 +26,7 @@ Model build_mlp(const ModelOptions& options) {
     torch::nn::init::zeros_(linear->bias);
     torch::nn::Sequential body(linear);
     if (!last) body->push_back(torch::nn::ReLU());
-    model.blocks.push_back(
-        std::make_shared<TensorBlock>(name, body, "x", last ? "logits" : "x"));
+    model.blocks.push_back(std::make_shared<TensorBlock>(name, body, "x", last ? "logits" : "x"));
   }
   return model;
 }

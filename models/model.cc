@@ -27,7 +27,8 @@ const torch::Tensor& get(const Bundle& bundle, const std::string& key) {
 std::vector<NamedTensor> prefixed(const Block& block,
                                   const torch::OrderedDict<std::string, torch::Tensor>& items) {
   std::vector<NamedTensor> out;
-  for (const auto& item : items) out.push_back({block.block_name() + "." + item.key(), item.value()});
+  for (const auto& item : items)
+    out.push_back({block.block_name() + "." + item.key(), item.value()});
   return out;
 }
 

@@ -1,4 +1,5 @@
-// models/small_cnn.cc: `small_cnn`, four conv blocks with BatchNorm and a linear head; 3x32x32, 10 classes.
+// models/small_cnn.cc: `small_cnn`, four conv blocks with BatchNorm and a linear head; 3x32x32, 10
+// classes.
 #include "models/tensor_block.h"
 #include "models/zoo_builders.h"
 

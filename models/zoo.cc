@@ -11,6 +11,9 @@ namespace {
 
 using Builder = std::function<Model(const ModelOptions&)>;
 
+const zoo::ResNetShape kResNet50{{3, 4, 6, 3}, 64, 1000, 224};
+const zoo::ResNetShape kResNetMini{{1, 1, 1, 1}, 8, 10, 64};
+
 // BERT and GPT-2 shapes from the original papers / Hugging Face configs.
 constexpr zoo::TransformerShape kBertTiny{2, 128, 2, 512, 30522, 512};
 constexpr zoo::TransformerShape kBertBase{12, 768, 12, 3072, 30522, 512};
@@ -23,13 +26,16 @@ const std::vector<std::pair<std::string, Builder>>& registry() {
       {"mlp", zoo::build_mlp},
       {"small_cnn", zoo::build_small_cnn},
       {"resnet-mini",
-       [](const ModelOptions& o) { return zoo::build_resnet("resnet-mini", {1, 1, 1, 1}, 8, 10, o); }},
+       [](const ModelOptions& o) { return zoo::build_resnet("resnet-mini", kResNetMini, o); }},
       {"vgg16", zoo::build_vgg16},
       {"resnet50",
-       [](const ModelOptions& o) { return zoo::build_resnet("resnet50", {3, 4, 6, 3}, 64, 1000, o); }},
-      {"bert-tiny", [](const ModelOptions& o) { return zoo::build_bert("bert-tiny", kBertTiny, o); }},
-      {"bert-base", [](const ModelOptions& o) { return zoo::build_bert("bert-base", kBertBase, o); }},
-      {"bert-large", [](const ModelOptions& o) { return zoo::build_bert("bert-large", kBertLarge, o); }},
+       [](const ModelOptions& o) { return zoo::build_resnet("resnet50", kResNet50, o); }},
+      {"bert-tiny",
+       [](const ModelOptions& o) { return zoo::build_bert("bert-tiny", kBertTiny, o); }},
+      {"bert-base",
+       [](const ModelOptions& o) { return zoo::build_bert("bert-base", kBertBase, o); }},
+      {"bert-large",
+       [](const ModelOptions& o) { return zoo::build_bert("bert-large", kBertLarge, o); }},
       {"gpt2", [](const ModelOptions& o) { return zoo::build_gpt2("gpt2", kGpt2, o); }},
       {"gpt2-medium",
        [](const ModelOptions& o) { return zoo::build_gpt2("gpt2-medium", kGpt2Medium, o); }},

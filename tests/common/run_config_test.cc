@@ -43,11 +43,12 @@ class RunConfigTest : public ::testing::Test {
 
 TEST_F(RunConfigTest, LoadsEveryKindOfValue) {
   ResolvedConfig config;
-  load_config_file(write("model = \"small_cnn\"\nbatch_size = 64\nlr = 0.5\nmomentum = 0\n"), config);
+  load_config_file(write("model = \"small_cnn\"\nbatch_size = 64\nlr = 0.5\nmomentum = 0\n"),
+                   config);
   EXPECT_EQ(config.values.model, "small_cnn");
   EXPECT_EQ(config.values.batch_size, 64);
   EXPECT_DOUBLE_EQ(config.values.lr, 0.5);
-  EXPECT_DOUBLE_EQ(config.values.momentum, 0.0);  // an integer is accepted for a number
+  EXPECT_DOUBLE_EQ(config.values.momentum, 0.0);      // an integer is accepted for a number
   EXPECT_EQ(config.values.steps, RunConfig{}.steps);  // untouched keys keep their defaults
 }
 
@@ -57,7 +58,8 @@ TEST_F(RunConfigTest, UnknownKeyNamesFileLineAndKey) {
 }
 
 TEST_F(RunConfigTest, WrongTypeNamesTheExpectedType) {
-  EXPECT_NE(error_of("steps = \"ten\"\n").find("key 'steps': expected an integer"), std::string::npos);
+  EXPECT_NE(error_of("steps = \"ten\"\n").find("key 'steps': expected an integer"),
+            std::string::npos);
   EXPECT_NE(error_of("lr = \"big\"\n").find("key 'lr': expected a number"), std::string::npos);
   EXPECT_NE(error_of("model = 3\n").find("key 'model': expected a string"), std::string::npos);
 }
@@ -110,7 +112,9 @@ TEST_F(RunConfigTest, RunTomlReadsBackToTheSameConfig) {
   }
 }
 
-TEST(FlagForKey, UsesDashes) { EXPECT_EQ(flag_for_key("batch_size"), "--batch-size"); }
+TEST(FlagForKey, UsesDashes) {
+  EXPECT_EQ(flag_for_key("batch_size"), "--batch-size");
+}
 
 }  // namespace
 }  // namespace repipe

@@ -1,0 +1,50 @@
+// tests/cli/run_command.h: run the real `repipe` binary from a test and capture what it says.
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace repipe::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The binary under test: ctest passes its path in REPIPE_BIN.
+inline std::string repipe_binary() {
+  const char* bin = std::getenv("REPIPE_BIN");
+  return bin ? bin : "repipe";
+}
+
+// Runs `repipe <args>` through the shell (args are pasted as written).
+inline CommandResult run_repipe(const std::string& args) {
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("repipe_cli_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string command = repipe_binary() + " " + args + " >" + (dir / "out").string() + " 2>" +
+                        (dir / "err").string() + " </dev/null";
+  int status = std::system(command.c_str());
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = read_text(dir / "out");
+  result.err = read_text(dir / "err");
+  std::filesystem::remove_all(dir);
+  return result;
+}
+
+}  // namespace repipe::testing
