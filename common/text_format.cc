@@ -18,6 +18,17 @@ std::string format_double(double value) {
   return std::string(buffer, end);
 }
 
+std::string group_thousands(std::int64_t value) {
+  std::string digits = std::to_string(value);
+  std::string out;
+  std::size_t first = value < 0 ? 1 : 0;  // after the sign
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > first && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
+}
+
 std::string human_bytes(double bytes) {
   static constexpr const char* kNames[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int i = 0;

@@ -1,5 +1,7 @@
 #include "datasets/synthetic.h"
 
+#include <cmath>
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "common/error.h"
@@ -12,6 +14,8 @@ constexpr std::uint64_t kRuleStream = 0x5eed'0001;  // the hidden rule of a task
 constexpr std::int64_t kMaskToken = 103;            // [MASK] in BERT's vocabulary
 constexpr std::int64_t kMaxAlphabet = 1000;         // tokens the sequences use
 constexpr double kSuccessorProbability = 0.9;       // else the next token is random
+constexpr double kTemplateNorm = 4.0;               // vectors: signal-to-noise of a template
+constexpr double kImageTemplateAmplitude = 0.1;     // images: template scale per pixel
 
 at::Generator generator(std::uint64_t seed) {
   return at::make_generator<at::CPUGeneratorImpl>(seed);
@@ -23,60 +27,103 @@ std::vector<std::int64_t> with_batch(std::int64_t n, const std::vector<std::int6
   return full;
 }
 
-// Classification: x = noise + template[label]; the templates are the hidden rule.
-Batch classification_batch(const SampleSpec& spec, std::int64_t n, std::uint64_t seed,
-                           at::Generator& gen) {
+// Vectors: templates of norm ~4 against unit noise per value, learnable in tens of steps
+// whatever the input size, but not at a glance.
+torch::Tensor vector_templates(const SampleSpec& spec, at::Generator& rule) {
+  std::int64_t values = 1;
+  for (std::int64_t d : spec.input_shape) values *= d;
+  return torch::randn(with_batch(spec.num_classes, spec.input_shape), rule) *
+         (kTemplateNorm / std::sqrt(static_cast<double>(values)));
+}
+
+// Images [C, H, W]: smooth patterns (a 4x4 grid of colours, upsampled), faint against unit
+// pixel noise; convolutions and pooling pick them up as they would real shapes.
+torch::Tensor image_templates(const SampleSpec& spec, at::Generator& rule) {
+  std::int64_t channels = spec.input_shape[0];
+  std::vector<std::int64_t> side{spec.input_shape[1], spec.input_shape[2]};
+  torch::Tensor coarse = torch::randn({spec.num_classes, channels, 4, 4}, rule);
+  return torch::upsample_bilinear2d(coarse, side, /*align_corners=*/false) *
+         kImageTemplateAmplitude;
+}
+
+}  // namespace
+
+SyntheticDataset::SyntheticDataset(SampleSpec spec, std::uint64_t seed)
+    : spec_(std::move(spec)), seed_(seed) {
   at::Generator rule = generator(mix_seed(seed, kRuleStream));
-  torch::Tensor templates = torch::randn(with_batch(spec.num_classes, spec.input_shape), rule);
-  torch::Tensor labels = torch::randint(spec.num_classes, {n}, gen, torch::kLong);
-  torch::Tensor x =
-      torch::randn(with_batch(n, spec.input_shape), gen) + templates.index_select(0, labels);
+  if (spec_.task == TaskKind::kClassification) {
+    templates_ = spec_.input_shape.size() == 3 ? image_templates(spec_, rule)
+                                               : vector_templates(spec_, rule);
+  } else {
+    REPIPE_CHECK(spec_.vocab_size > kMaskToken || spec_.task != TaskKind::kMaskedLM,
+                 "a vocabulary of " << spec_.vocab_size << " has no [MASK] token " << kMaskToken);
+    REPIPE_CHECK(spec_.task != TaskKind::kMaskedLM || spec_.max_predictions < spec_.seq_len,
+                 "too many masked positions");
+    successor_ = torch::randperm(std::min(spec_.vocab_size, kMaxAlphabet), rule, torch::kLong);
+  }
+}
+
+Batch SyntheticDataset::batch(DataStream stream, std::int64_t index, std::int64_t samples) const {
+  REPIPE_CHECK(samples > 0, "empty batch");
+  at::Generator gen = generator(mix_seed(mix_seed(seed_, static_cast<std::uint64_t>(stream)),
+                                         static_cast<std::uint64_t>(index)));
+  switch (spec_.task) {
+    case TaskKind::kClassification:
+      return classification(samples, gen);
+    case TaskKind::kCausalLM:
+      return causal_lm(samples, gen);
+    case TaskKind::kMaskedLM:
+      return masked_lm(samples, gen);
+  }
+  REPIPE_CHECK(false, "unknown task kind");
+}
+
+// x = noise + template[label].
+Batch SyntheticDataset::classification(std::int64_t n, at::Generator& gen) const {
+  torch::Tensor labels = torch::randint(spec_.num_classes, {n}, gen, torch::kLong);  // [N]
+  torch::Tensor x = torch::randn(with_batch(n, spec_.input_shape), gen) +
+                    templates_.index_select(0, labels);  // [N, *input_shape]
   return {{{"x", x}}, {{"labels", labels}}};
 }
 
-// Token chains: each next token is successor[token] with probability 0.9, else random.
-// `restart` (bool [N]) starts the chain afresh at column `restart_at` (BERT's NSP negatives).
-torch::Tensor token_chains(const SampleSpec& spec, std::int64_t n, std::int64_t length,
-                           std::uint64_t seed, at::Generator& gen, const torch::Tensor& restart,
-                           std::int64_t restart_at) {
-  std::int64_t alphabet = std::min(spec.vocab_size, kMaxAlphabet);
-  at::Generator rule = generator(mix_seed(seed, kRuleStream));
-  torch::Tensor successor = torch::randperm(alphabet, rule, torch::kLong);
-  torch::Tensor random_tokens = torch::randint(alphabet, {n, length}, gen, torch::kLong);
+// Each next token is successor[token] with probability 0.9, else random. `restart` (bool [N])
+// starts the chain afresh at column `restart_at` (BERT's next-sentence negatives).
+torch::Tensor SyntheticDataset::token_chains(std::int64_t n, std::int64_t length,
+                                             at::Generator& gen, const torch::Tensor& restart,
+                                             std::int64_t restart_at) const {
+  torch::Tensor random_tokens = torch::randint(successor_.size(0), {n, length}, gen, torch::kLong);
   torch::Tensor follow = torch::rand({n, length}, gen) < kSuccessorProbability;
   std::vector<torch::Tensor> columns{random_tokens.select(1, 0)};
   for (std::int64_t i = 1; i < length; ++i) {
-    torch::Tensor next = successor.index_select(0, columns.back());
+    torch::Tensor next = successor_.index_select(0, columns.back());
     torch::Tensor keep = follow.select(1, i);
     if (i == restart_at && restart.defined()) keep = keep & restart.logical_not();
     columns.push_back(torch::where(keep, next, random_tokens.select(1, i)));
   }
-  return torch::stack(columns, 1);
+  return torch::stack(columns, 1);  // [N, length]
 }
 
-Batch causal_lm_batch(const SampleSpec& spec, std::int64_t n, std::uint64_t seed,
-                      at::Generator& gen) {
-  std::int64_t l = spec.seq_len;
-  torch::Tensor chain = token_chains(spec, n, l + 1, seed, gen, {}, -1);
+Batch SyntheticDataset::causal_lm(std::int64_t n, at::Generator& gen) const {
+  std::int64_t l = spec_.seq_len;
+  torch::Tensor chain = token_chains(n, l + 1, gen, {}, -1);  // [N, L + 1]
   return {{{"input_ids", chain.narrow(1, 0, l).contiguous()}},
           {{"labels", chain.narrow(1, 1, l).contiguous()}}};
 }
 
-// BERT: two segments; negatives (nsp_labels = 1) restart the chain at segment B. P distinct
-// masked positions per row (never position 0) hold [MASK]; mlm_ids are the hidden tokens.
-Batch masked_lm_batch(const SampleSpec& spec, std::int64_t n, std::uint64_t seed,
-                      at::Generator& gen) {
-  std::int64_t l = spec.seq_len;
-  std::int64_t p = spec.max_predictions;
+// Two segments; negatives (nsp_labels = 1) restart the chain at segment B. P distinct masked
+// positions per row (never position 0) hold [MASK]; mlm_ids are the hidden tokens.
+Batch SyntheticDataset::masked_lm(std::int64_t n, at::Generator& gen) const {
+  std::int64_t l = spec_.seq_len;
+  std::int64_t p = spec_.max_predictions;
   std::int64_t half = l / 2;
-  torch::Tensor nsp = torch::randint(2, {n}, gen, torch::kLong);
-  torch::Tensor chain = token_chains(spec, n, l, seed, gen, nsp.to(torch::kBool), half);
+  torch::Tensor nsp = torch::randint(2, {n}, gen, torch::kLong);              // [N]
+  torch::Tensor chain = token_chains(n, l, gen, nsp.to(torch::kBool), half);  // [N, L]
   torch::Tensor order = torch::rand({n, l - 1}, gen).argsort(/*dim=*/1, /*descending=*/false);
-  torch::Tensor positions = std::get<0>((order.narrow(1, 0, p) + 1).sort(1));
-  torch::Tensor mlm_ids = chain.gather(1, positions);
-  torch::Tensor input_ids = chain.scatter(1, positions, kMaskToken);
+  torch::Tensor positions = std::get<0>((order.narrow(1, 0, p) + 1).sort(1));  // [N, P]
+  torch::Tensor mlm_ids = chain.gather(1, positions);                          // [N, P]
+  torch::Tensor input_ids = chain.scatter(1, positions, kMaskToken);           // [N, L]
   torch::Tensor token_types =
-      (torch::arange(l, torch::kLong) >= half).to(torch::kLong).expand({n, l});
+      (torch::arange(l, torch::kLong) >= half).to(torch::kLong).expand({n, l});  // [N, L]
   return {{{"input_ids", input_ids},
            {"token_type_ids", token_types.contiguous()},
            {"attention_mask", torch::ones({n, l}, torch::kLong)},
@@ -84,25 +131,9 @@ Batch masked_lm_batch(const SampleSpec& spec, std::int64_t n, std::uint64_t seed
           {{"mlm_ids", mlm_ids}, {"nsp_labels", nsp}}};
 }
 
-}  // namespace
-
 Batch synthetic_batch(const SampleSpec& spec, std::int64_t samples, std::uint64_t seed,
                       DataStream stream, std::int64_t index) {
-  REPIPE_CHECK(samples > 0, "empty batch");
-  at::Generator gen = generator(mix_seed(mix_seed(seed, static_cast<std::uint64_t>(stream)),
-                                         static_cast<std::uint64_t>(index)));
-  switch (spec.task) {
-    case TaskKind::kClassification:
-      return classification_batch(spec, samples, seed, gen);
-    case TaskKind::kCausalLM:
-      return causal_lm_batch(spec, samples, seed, gen);
-    case TaskKind::kMaskedLM:
-      REPIPE_CHECK(spec.max_predictions < spec.seq_len, "too many masked positions");
-      REPIPE_CHECK(spec.vocab_size > kMaskToken,
-                   "a vocabulary of " << spec.vocab_size << " has no [MASK] token " << kMaskToken);
-      return masked_lm_batch(spec, samples, seed, gen);
-  }
-  REPIPE_CHECK(false, "unknown task kind");
+  return SyntheticDataset(spec, seed).batch(stream, index, samples);
 }
 
 }  // namespace repipe

@@ -15,6 +15,31 @@ namespace repipe {
 
 enum class DataStream : std::uint64_t { kTrain = 1, kHeldOut = 2 };
 
+class SyntheticDataset {
+ public:
+  // Draws the task's hidden rule from `seed` once.
+  SyntheticDataset(SampleSpec spec, std::uint64_t seed);
+
+  // Batch `index` of `stream`: `samples` samples.
+  Batch batch(DataStream stream, std::int64_t index, std::int64_t samples) const;
+
+  const SampleSpec& spec() const { return spec_; }
+
+ private:
+  Batch classification(std::int64_t n, at::Generator& gen) const;
+  Batch causal_lm(std::int64_t n, at::Generator& gen) const;
+  Batch masked_lm(std::int64_t n, at::Generator& gen) const;
+  torch::Tensor token_chains(std::int64_t n, std::int64_t length, at::Generator& gen,
+                             const torch::Tensor& restart, std::int64_t restart_at) const;
+
+  SampleSpec spec_;
+  std::uint64_t seed_;
+  torch::Tensor templates_;  // classification: [classes, *input_shape], one per class
+  torch::Tensor successor_;  // language models: [alphabet] int64, the next token of each token
+};
+
+// One batch of a freshly built SyntheticDataset (tests and one-off use; keep the dataset to draw
+// many).
 Batch synthetic_batch(const SampleSpec& spec, std::int64_t samples, std::uint64_t seed,
                       DataStream stream, std::int64_t index);
 

@@ -24,6 +24,7 @@ ReferenceTrainer::ReferenceTrainer(const RunConfig& config, Model model, torch::
     : config_(config),
       model_(std::move(model)),
       device_(device),
+      data_(model_.sample, static_cast<std::uint64_t>(config.seed)),
       optimizer_(optimizer_config(config)),
       lr_(lr_schedule(config)) {
   model_.to(device_);
@@ -31,14 +32,16 @@ ReferenceTrainer::ReferenceTrainer(const RunConfig& config, Model model, torch::
 }
 
 Batch ReferenceTrainer::batch(DataStream stream, std::int64_t index) const {
-  Batch b = synthetic_batch(model_.sample, config_.batch_size,
-                            static_cast<std::uint64_t>(config_.seed), stream, index);
+  Batch b = data_.batch(stream, index, config_.batch_size);
   return {bundle_to(b.inputs, device_), bundle_to(b.targets, device_)};
 }
 
 StepResult ReferenceTrainer::train_step(std::int64_t step) {
+  return train_on(step, batch(DataStream::kTrain, step - 1));
+}
+
+StepResult ReferenceTrainer::train_on(std::int64_t step, const Batch& data) {
   const std::int64_t m = config_.microbatches;
-  Batch data = batch(DataStream::kTrain, step - 1);
   std::vector<Bundle> inputs = split_bundle(data.inputs, m);
   std::vector<Bundle> targets = split_bundle(data.targets, m);
 

@@ -37,6 +37,8 @@ class ReferenceTrainer {
 
   // Trains step `step` (1-based) on the step's synthetic batch.
   StepResult train_step(std::int64_t step);
+  // Trains step `step` on `batch` (already on the trainer's device).
+  StepResult train_on(std::int64_t step, const Batch& batch);
 
   // Mean loss and accuracy over the held-out batches (dropout off).
   EvalResult evaluate();
@@ -54,6 +56,7 @@ class ReferenceTrainer {
   Model model_;
   torch::Device device_;
   std::vector<NamedTensor> parameters_;
+  SyntheticDataset data_;
   Optimizer optimizer_;
   LrSchedule lr_;
 };

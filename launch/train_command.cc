@@ -34,8 +34,8 @@ ResolvedConfig resolve(CLI::App& train, const TrainCommand& command) {
 
 void print_header(const RunConfig& c, const Model& model, const torch::Device& device,
                   int threads) {
-  std::printf("repipe train: model %s (%zu blocks, %lld parameters, %s)\n", c.model.c_str(),
-              model.blocks.size(), static_cast<long long>(model.parameter_count()),
+  std::printf("repipe train: model %s (%zu blocks, %s parameters, %s)\n", c.model.c_str(),
+              model.blocks.size(), group_thousands(model.parameter_count()).c_str(),
               human_bytes(static_cast<double>(model.parameter_count()) * 4).c_str());
   std::printf(
       "  batch %lld = %lld micro-batches x %lld   optimizer %s   lr %s (%s)   steps %lld"

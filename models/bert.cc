@@ -26,12 +26,6 @@ constexpr std::int64_t kTokenTypes = 2;
 constexpr double kMaskBias = -10000.0;  // added to the scores of padding keys, as Hugging Face
 const char* const kWordEmbeddingPath = "word_embeddings.weight";
 
-const torch::Tensor& need(const Bundle& bundle, const std::string& key, const Block& block) {
-  auto it = bundle.find(key);
-  REPIPE_CHECK(it != bundle.end(), block.block_name() << " needs '" << key << "' in its input");
-  return it->second;
-}
-
 class BertEmbeddings : public Block {
  public:
   BertEmbeddings(const std::string& name, const TransformerShape& s, std::uint64_t seed)
@@ -45,7 +39,7 @@ class BertEmbeddings : public Block {
         norm_(register_module("LayerNorm", layer_norm(s.hidden, kLayerNormEps))) {}
 
   Bundle forward(const Bundle& input) override {
-    const torch::Tensor& ids = need(input, "input_ids", *this);  // [N, L] int64
+    torch::Tensor ids = need(input, "input_ids");  // [N, L] int64
     std::int64_t n = ids.size(0), l = ids.size(1);
     Bundle output = input;
     // Token types and mask are optional: absent means one segment, no padding.
@@ -94,8 +88,8 @@ class BertLayer : public Block {
   }
 
   Bundle forward(const Bundle& input) override {
-    const torch::Tensor& x = need(input, "hidden", *this);             // [N, L, H]
-    const torch::Tensor& bias = need(input, "attention_bias", *this);  // [N, 1, 1, L]
+    torch::Tensor x = need(input, "hidden");             // [N, L, H]
+    torch::Tensor bias = need(input, "attention_bias");  // [N, 1, 1, L]
     bool training = is_training();
     torch::Tensor q = split_heads(query_(x), heads_);  // [N, heads, L, d]
     torch::Tensor k = split_heads(key_(x), heads_);
@@ -135,8 +129,8 @@ class BertHeads : public Block {
   }
 
   Bundle forward(const Bundle& input) override {
-    const torch::Tensor& hidden = need(input, "hidden", *this);            // [N, L, H]
-    const torch::Tensor& positions = need(input, "mlm_positions", *this);  // [N, P] int64
+    torch::Tensor hidden = need(input, "hidden");            // [N, L, H]
+    torch::Tensor positions = need(input, "mlm_positions");  // [N, P] int64
     std::int64_t n = hidden.size(0), h = hidden.size(2), p = positions.size(1);
     torch::Tensor pooled = torch::tanh(pooler_(hidden.select(1, 0)));  // [N, H]
     torch::Tensor picked =

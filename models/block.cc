@@ -1,5 +1,6 @@
 #include "models/block.h"
 
+#include "common/error.h"
 #include "common/seed.h"
 
 namespace repipe {
@@ -7,6 +8,12 @@ namespace {
 constexpr std::uint64_t kForwardStream = 0xf0'4a4d;
 constexpr std::uint64_t kInitStream = 0x1417;
 }  // namespace
+
+torch::Tensor Block::need(const Bundle& input, const std::string& key) const {
+  auto it = input.find(key);
+  REPIPE_CHECK(it != input.end(), block_name_ << " needs '" << key << "' in its input");
+  return it->second;
+}
 
 void seed_block_forward(const Block& block, std::uint64_t seed, std::int64_t step,
                         std::int64_t microbatch) {

@@ -20,6 +20,10 @@ class Block : public torch::nn::Module {
 
   const std::string& block_name() const { return block_name_; }
 
+ protected:
+  // The tensor `key` of a forward's input; its absence is an error naming this block.
+  torch::Tensor need(const Bundle& input, const std::string& key) const;
+
  private:
   std::string block_name_;
 };

@@ -19,12 +19,6 @@ constexpr double kLayerNormEps = 1e-5;
 constexpr double kDropout = 0.1;
 const char* const kWtePath = "wte.weight";
 
-const torch::Tensor& need(const Bundle& bundle, const std::string& key, const Block& block) {
-  auto it = bundle.find(key);
-  REPIPE_CHECK(it != bundle.end(), block.block_name() << " needs '" << key << "' in its input");
-  return it->second;
-}
-
 class Gpt2Embeddings : public Block {
  public:
   Gpt2Embeddings(const std::string& name, const TransformerShape& s, std::uint64_t seed)
@@ -34,7 +28,7 @@ class Gpt2Embeddings : public Block {
         wpe_(register_module("wpe", Table(s.positions, s.hidden, kInitStd))) {}
 
   Bundle forward(const Bundle& input) override {
-    const torch::Tensor& ids = need(input, "input_ids", *this);           // [N, L] int64
+    torch::Tensor ids = need(input, "input_ids");                         // [N, L] int64
     torch::Tensor positions = torch::arange(ids.size(1), ids.options());  // [L]
     torch::Tensor hidden = wte_(ids) + wpe_(positions);                   // [N, L, H]
     Bundle output = input;
@@ -64,7 +58,7 @@ class Gpt2Layer : public Block {
   }
 
   Bundle forward(const Bundle& input) override {
-    const torch::Tensor& x = need(input, "hidden", *this);  // [N, L, H]
+    torch::Tensor x = need(input, "hidden");  // [N, L, H]
     bool training = is_training();
     std::int64_t l = x.size(1);
     std::vector<torch::Tensor> qkv = c_attn_(ln_1_(x)).chunk(3, -1);  // 3 x [N, L, H]
@@ -99,7 +93,7 @@ class Gpt2Head : public Block {
   }
 
   Bundle forward(const Bundle& input) override {
-    const torch::Tensor& hidden = need(input, "hidden", *this);  // [N, L, H]
+    torch::Tensor hidden = need(input, "hidden");  // [N, L, H]
     Bundle output = input;
     output.erase("hidden");
     output["logits"] = torch::linear(ln_f_(hidden), weight_);  // [N, L, V]

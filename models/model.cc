@@ -18,7 +18,7 @@ std::pair<std::int64_t, std::int64_t> count_correct(const torch::Tensor& logits,
   return {hits.sum().item<std::int64_t>(), hits.numel()};
 }
 
-const torch::Tensor& get(const Bundle& bundle, const std::string& key) {
+torch::Tensor get(const Bundle& bundle, const std::string& key) {
   auto it = bundle.find(key);
   REPIPE_CHECK(it != bundle.end(), "bundle has no tensor '" << key << "'");
   return it->second;

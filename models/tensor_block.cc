@@ -1,7 +1,5 @@
 #include "models/tensor_block.h"
 
-#include "common/error.h"
-
 namespace repipe {
 
 TensorBlock::TensorBlock(std::string name, torch::nn::Sequential body, std::string input_key,
@@ -12,11 +10,10 @@ TensorBlock::TensorBlock(std::string name, torch::nn::Sequential body, std::stri
       output_key_(std::move(output_key)) {}
 
 Bundle TensorBlock::forward(const Bundle& input) {
-  auto it = input.find(input_key_);
-  REPIPE_CHECK(it != input.end(), block_name() << " needs '" << input_key_ << "' in its input");
+  torch::Tensor x = need(input, input_key_);
   Bundle output = input;
   if (input_key_ != output_key_) output.erase(input_key_);
-  output[output_key_] = body_->forward(it->second);
+  output[output_key_] = body_->forward(x);
   return output;
 }
 

@@ -7,6 +7,7 @@ packages=(
   cmake ninja-build g++ pkg-config ccache git
   libopenmpi-dev openmpi-bin
   libtorch-dev
+  libopenblas0-openmp  # Debian's libtorch calls the reference BLAS otherwise: ~10x slower matmuls
   libhdf5-dev
   libeigen3-dev
   libtomlplusplus-dev

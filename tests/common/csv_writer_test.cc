@@ -27,6 +27,15 @@ TEST(FormatDouble, ReadsBackBitForBit) {
   EXPECT_EQ(format_double(2.0), "2");
 }
 
+TEST(TextFormat, GroupsThousandsAndNamesBytes) {
+  EXPECT_EQ(group_thousands(0), "0");
+  EXPECT_EQ(group_thousands(999), "999");
+  EXPECT_EQ(group_thousands(25557032), "25,557,032");
+  EXPECT_EQ(group_thousands(-1000), "-1,000");
+  EXPECT_EQ(human_bytes(512), "512 B");
+  EXPECT_EQ(human_bytes(1536), "1.5 KiB");
+}
+
 TEST(CsvEscape, QuotesOnlyWhenNeeded) {
   EXPECT_EQ(csv_escape("plain"), "plain");
   EXPECT_EQ(csv_escape("a,b"), "\"a,b\"");
