@@ -1,12 +1,12 @@
 // benchmarks/trainer_overhead.cc: the reference trainer against a plain libtorch training loop.
 //
 // Both train the same zoo model on the same synthetic batches with SGD + momentum, drawn before
-// the clock starts and already on the device (data loading has its own benchmark): the plain
+// the clock starts and already on the device (data loading is not what this measures): the plain
 // loop is what one would write by hand (forward, loss / m, backward per micro-batch, then
 // torch::optim::SGD), the reference trainer adds per-block dropout seeding, bundle bookkeeping,
-// tie reduction, its own optimizer and a metrics.csv row. Runs alternate (plain, reference,
-// reference, plain, ...) so that machine noise hits both alike; the overhead is the ratio of the
-// medians.
+// tie reduction, its own optimizer and a metrics.csv row. Runs come in pairs (plain, reference;
+// then reference, plain; ...) so that machine noise hits both alike; the overhead is the median
+// of the ratios within each pair.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -92,7 +92,8 @@ double plain_loop(const RunConfig& c, std::int64_t warmup, const torch::Device& 
     const Batch& batch = batches[static_cast<std::size_t>(step) % batches.size()];
     std::vector<Bundle> inputs = split_bundle(batch.inputs, c.microbatches);
     std::vector<Bundle> targets = split_bundle(batch.targets, c.microbatches);
-    optimizer.zero_grad();
+    // Gradients set to none, as zero_grad() does in libtorch 2.x (1.13 zeroes them in place).
+    for (torch::Tensor& p : params) p.mutable_grad() = torch::Tensor();
     torch::Tensor total = torch::zeros({}, torch::TensorOptions(device));
     for (std::int64_t i = 0; i < c.microbatches; ++i) {
       torch::Tensor loss = model.loss(model.forward(inputs[i]), targets[i]);
@@ -127,6 +128,7 @@ double reference_trainer(const RunConfig& c, std::int64_t warmup, const torch::D
 }
 
 double median(std::vector<double> values) {
+  REPIPE_CHECK(!values.empty(), "median of nothing");
   std::sort(values.begin(), values.end());
   std::size_t n = values.size();
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
@@ -135,7 +137,7 @@ double median(std::vector<double> values) {
 int run(int argc, char** argv) {
   CLI::App app("Reference trainer vs a plain libtorch loop (overhead as a ratio)",
                "trainer_overhead");
-  std::int64_t repeats = 5;
+  std::int64_t repeats = 8;
   std::int64_t steps = 20;
   std::int64_t warmup = 3;
   std::string device_name = "cpu";
@@ -163,28 +165,37 @@ int run(int argc, char** argv) {
       std::filesystem::temp_directory_path() / "repipe_bench_metrics.csv";
 
   CsvWriter csv(output, {"model", "batch_size", "microbatches", "steps", "repeats", "device",
-                         "plain_ms_per_step", "reference_ms_per_step", "overhead_pct", "host"});
-  std::printf("%-12s %6s %4s %12s %12s %9s\n", "model", "batch", "m", "plain ms", "repipe ms",
-              "overhead");
+                         "plain_ms_per_step", "reference_ms_per_step", "overhead_pct",
+                         "overhead_min_pct", "overhead_max_pct", "host"});
+  std::printf("%-12s %6s %4s %12s %12s %9s  %s\n", "model", "batch", "m", "plain ms", "repipe ms",
+              "overhead", "[range of pairs]");
   for (const Workload& w : workloads) {
     RunConfig c = config_for(w, steps);
     std::vector<Batch> batches = batches_for(c, device);
-    std::vector<double> plain, reference;
+    std::vector<double> plain, reference, ratios;
     for (std::int64_t r = 0; r < repeats; ++r) {
-      // ABBA order: whichever runs second in a pair is not always the same loop.
-      if (r % 2 == 0) plain.push_back(plain_loop(c, warmup, device, batches));
-      reference.push_back(reference_trainer(c, warmup, device, batches, scratch));
-      if (r % 2 == 1) plain.push_back(plain_loop(c, warmup, device, batches));
+      // A pair of runs; ABBA order, so that neither loop always runs second.
+      double p = 0;
+      if (r % 2 == 0) p = plain_loop(c, warmup, device, batches);
+      double q = reference_trainer(c, warmup, device, batches, scratch);
+      if (r % 2 == 1) p = plain_loop(c, warmup, device, batches);
+      plain.push_back(p);
+      reference.push_back(q);
+      ratios.push_back(q / p);
     }
+    // The overhead is the median of the per-pair ratios: each pair ran back to back, so slow
+    // phases of the machine cancel within a pair. The spread is the range of the ratios.
+    double overhead = (median(ratios) - 1) * 100;
+    double low = (*std::min_element(ratios.begin(), ratios.end()) - 1) * 100;
+    double high = (*std::max_element(ratios.begin(), ratios.end()) - 1) * 100;
     double p = median(plain) * 1e3;
     double q = median(reference) * 1e3;
-    double overhead = (q / p - 1) * 100;
-    std::printf("%-12s %6lld %4lld %12.3f %12.3f %8.2f%%\n", w.model.c_str(),
+    std::printf("%-12s %6lld %4lld %12.3f %12.3f %8.2f%%  [%+.1f%%, %+.1f%%]\n", w.model.c_str(),
                 static_cast<long long>(w.batch_size), static_cast<long long>(w.microbatches), p, q,
-                overhead);
+                overhead, low, high);
     std::fflush(stdout);
     csv.write_row({w.model, w.batch_size, w.microbatches, steps, repeats, device.str(), p, q,
-                   overhead, std::string(host)});
+                   overhead, low, high, std::string(host)});
   }
   std::filesystem::remove(scratch);
   return 0;

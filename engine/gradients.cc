@@ -10,6 +10,7 @@ namespace repipe {
 
 void reduce_tied_gradients(const std::vector<TiedParameter>& ties,
                            const std::vector<NamedTensor>& parameters) {
+  if (ties.empty()) return;
   std::unordered_map<std::string, torch::Tensor> by_name;
   for (const NamedTensor& p : parameters) by_name[p.name] = p.tensor;
   for (const TiedParameter& tie : ties) {

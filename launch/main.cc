@@ -1,12 +1,14 @@
 // launch/main.cc: the `repipe` command. Turns errors into exit codes: 2 for bad input, 1 otherwise.
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "common/error.h"
 #include "launch/build_info.h"
+#include "launch/mpi_session.h"
 #include "launch/train_command.h"
 
 namespace {
@@ -16,7 +18,7 @@ std::string first_line(const std::string& text) {
   return text.substr(0, text.find('\n'));
 }
 
-int run(int argc, char** argv) {
+int run(int argc, char** argv, const repipe::MpiSession* mpi) {
   CLI::App app("repipe: pipeline-parallel DNN training that rebalances itself live", "repipe");
   app.set_version_flag("--version", repipe::version_line());
   app.require_subcommand(1);
@@ -31,20 +33,35 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "repipe: error: %s (see --help)\n", error.what());
     return repipe::kUsageExitCode;
   }
-  if (*train) return repipe::run_train_command(*train, train_command);
+  if (*train) return repipe::run_train_command(*train, train_command, mpi);
   return repipe::kUsageExitCode;
 }
 
 }  // namespace
 
+// Under mpirun: every rank checks its input the same way before any communication, so a
+// usage error is printed by rank 0 and every rank exits 2; any other failure is printed with
+// its rank and ends the whole job at once (MPI_Abort), so no rank waits on a dead one.
 int main(int argc, char** argv) {
+  std::optional<repipe::MpiSession> mpi;
   try {
-    return run(argc, argv);
+    if (repipe::launched_by_mpirun()) mpi.emplace(&argc, &argv);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "repipe: failed: %s\n", error.what());
+    return 1;
+  }
+  const bool rank0 = !mpi || mpi->rank() == 0;
+  const std::string who =
+      mpi && mpi->size() > 1 ? "rank " + std::to_string(mpi->rank()) + ": " : "";
+  try {
+    return run(argc, argv, mpi ? &*mpi : nullptr);
   } catch (const repipe::UsageError& error) {
-    std::fprintf(stderr, "repipe: error: %s\n", error.what());
+    if (rank0) std::fprintf(stderr, "repipe: error: %s\n", error.what());
     return repipe::kUsageExitCode;
   } catch (const std::exception& error) {
-    std::fprintf(stderr, "repipe: failed: %s\n", first_line(error.what()).c_str());
+    std::fprintf(stderr, "repipe: %sfailed: %s\n", who.c_str(), first_line(error.what()).c_str());
+    std::fflush(stderr);
+    if (mpi && mpi->size() > 1) mpi->abort(1);
     return 1;
   }
 }

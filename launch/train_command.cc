@@ -7,9 +7,13 @@
 #include "common/error.h"
 #include "common/run_config.h"
 #include "common/text_format.h"
+#include "engine/pipeline_trainer.h"
 #include "engine/reference_trainer.h"
+#include "engine/transport/mpi_transport.h"
+#include "launch/mpi_session.h"
 #include "launch/process_setup.h"
 #include "models/zoo.h"
+#include "partitioner/plan.h"
 
 namespace repipe {
 namespace {
@@ -20,6 +24,7 @@ std::string zoo_list() {
   return list;
 }
 
+// Defaults < --config file < flags (validated by the caller, after a plan file's settings).
 ResolvedConfig resolve(CLI::App& train, const TrainCommand& command) {
   ResolvedConfig config;
   if (!command.config_path.empty()) load_config_file(command.config_path, config);
@@ -28,8 +33,49 @@ ResolvedConfig resolve(CLI::App& train, const TrainCommand& command) {
       set_config_from_flag(key.name, command.flags.at(key.name), config);
     }
   }
-  validate_config(config);
   return config;
+}
+
+// A plan file brings its model, schedule and micro-batching; flags and the config file win.
+void adopt_plan_settings(const Plan& plan, const std::string& path, ResolvedConfig& config) {
+  RunConfig& c = config.values;
+  auto unset = [&](const char* key) { return config.source.count(key) == 0; };
+  if (unset("model")) c.model = plan.model;
+  if (unset("schedule")) c.schedule = plan.schedule;
+  if (unset("microbatches")) c.microbatches = plan.microbatches;
+  if (unset("batch_size")) c.batch_size = c.microbatches * plan.microbatch_size;
+  for (const char* key : {"model", "schedule", "microbatches", "batch_size"}) {
+    if (unset(key)) config.source[key] = path;
+  }
+}
+
+// The default plan until the planner exists: one stage per rank, blocks split so the largest
+// stage holds as few parameter bytes as possible.
+Plan default_plan(const RunConfig& c, const Model& model, int world_size) {
+  std::vector<std::int64_t> bytes;
+  for (const BlockPtr& block : model.blocks) {
+    std::int64_t total = 0;
+    for (const NamedTensor& p : block_parameters(*block))
+      total += p.tensor.numel() * p.tensor.element_size();
+    bytes.push_back(total);
+  }
+  if (world_size > static_cast<int>(model.blocks.size())) {
+    throw UsageError("model " + c.model + " has " + std::to_string(model.blocks.size()) +
+                     " blocks, too few for " + std::to_string(world_size) +
+                     " ranks (one stage per rank); launch fewer ranks");
+  }
+  return even_plan_by_bytes(c.model, bytes, world_size, c.schedule, c.microbatches,
+                            c.batch_size / c.microbatches);
+}
+
+void print_plan(const Plan& plan, const Model& model) {
+  for (std::size_t s = 0; s < plan.stages.size(); ++s) {
+    const StagePlan& stage = plan.stages[s];
+    std::printf("  stage %zu on rank %d: blocks %lld-%lld (%s .. %s)\n", s, stage.ranks[0],
+                static_cast<long long>(stage.first_block), static_cast<long long>(stage.last_block),
+                model.blocks[stage.first_block]->block_name().c_str(),
+                model.blocks[stage.last_block]->block_name().c_str());
+  }
 }
 
 void print_header(const RunConfig& c, const Model& model, const torch::Device& device,
@@ -85,21 +131,62 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& command) {
   return train;
 }
 
-int run_train_command(CLI::App& train, const TrainCommand& command) {
+int run_train_command(CLI::App& train, const TrainCommand& command, const MpiSession* mpi) {
   ResolvedConfig resolved = resolve(train, command);
   RunConfig& config = resolved.values;
+  std::optional<Plan> plan;
   if (!config.plan.empty()) {
-    throw UsageError(
-        resolved.where("plan") +
-        ": plan files run under the pipeline engine, which this build does not have yet");
+    plan = load_plan(config.plan);
+    adopt_plan_settings(*plan, config.plan, resolved);
   }
+  validate_config(resolved);
   torch::Device device = parse_device(config.device, resolved.where("device"));
   int threads = configure_threads(config.threads);
   ModelOptions options{config.seq_len, config.image_size, static_cast<std::uint64_t>(config.seed)};
   Model model = build_model(config.model, options);
-  print_header(config, model, device, threads);
-  ReferenceTrainer trainer(config, std::move(model), device);
+  int world_size = mpi ? mpi->size() : 1;
+  bool rank0 = !mpi || mpi->rank() == 0;
+
+  if (world_size == 1 && !plan) {
+    print_header(config, model, device, threads);
+    ReferenceTrainer trainer(config, std::move(model), device);
+    trainer.run();
+    return 0;
+  }
+  // The pipeline engine: one process per stage.
+  if (!plan) plan = default_plan(config, model, world_size);
+  plan->schedule = config.schedule;
+  plan->microbatches = config.microbatches;
+  plan->microbatch_size = config.batch_size / config.microbatches;
+  std::string plan_source = config.plan.empty() ? std::string("the default plan") : config.plan;
+  validate_plan(*plan, config.model, static_cast<std::int64_t>(model.blocks.size()), world_size,
+                plan_source);
+  for (const StagePlan& stage : plan->stages) {
+    if (stage.ranks.size() > 1) {
+      throw UsageError(plan_source + ": a stage on several ranks (replicas) is not supported yet");
+    }
+  }
+  if (config.eval_every > 0) {
+    throw UsageError(resolved.where("eval_every") +
+                     ": evaluation under the pipeline engine is not supported yet");
+  }
+  if (!mpi) {
+    throw UsageError(plan_source + ": a plan runs under mpirun (scripts/mpirun.sh -np " +
+                     std::to_string(plan->world_size()) + " repipe train ...)");
+  }
+  if (rank0) {
+    print_header(config, model, device, threads);
+    std::printf("  pipeline: %zu stages, schedule %s\n", plan->stages.size(),
+                config.schedule.c_str());
+    print_plan(*plan, model);
+    std::fflush(stdout);
+  }
+  MpiTransport transport(MPI_COMM_WORLD);
+  PipelineTrainer trainer(config, *plan, std::move(model), transport, device);
   trainer.run();
+  if (rank0 && !config.output.empty()) {
+    std::printf("wrote %s/metrics.csv, run.toml, trace.json and ranks/\n", config.output.c_str());
+  }
   return 0;
 }
 

@@ -17,6 +17,7 @@ torch::Tensor Block::need(const Bundle& input, const std::string& key) const {
 
 void seed_block_forward(const Block& block, std::uint64_t seed, std::int64_t step,
                         std::int64_t microbatch) {
+  if (!block.draws_random_numbers()) return;
   std::uint64_t s = mix_seed(mix_seed(seed, kForwardStream), hash_name(block.block_name()));
   s = mix_seed(mix_seed(s, static_cast<std::uint64_t>(step)),
                static_cast<std::uint64_t>(microbatch));

@@ -20,6 +20,10 @@ class Block : public torch::nn::Module {
 
   const std::string& block_name() const { return block_name_; }
 
+  // Whether forward draws random numbers (dropout). Blocks that do not are not re-seeded
+  // before each forward, which saves a generator reset per block and micro-batch.
+  virtual bool draws_random_numbers() const { return true; }
+
  protected:
   // The tensor `key` of a forward's input; its absence is an error naming this block.
   torch::Tensor need(const Bundle& input, const std::string& key) const;
@@ -31,7 +35,7 @@ class Block : public torch::nn::Module {
 using BlockPtr = std::shared_ptr<Block>;
 
 // Seeds the default generators (CPU and CUDA) for `block`'s forward at (seed, step, micro-batch),
-// so dropout draws the same masks wherever the block runs.
+// so dropout draws the same masks wherever the block runs. A no-op for blocks that draw nothing.
 void seed_block_forward(const Block& block, std::uint64_t seed, std::int64_t step,
                         std::int64_t microbatch);
 

@@ -7,7 +7,13 @@ TensorBlock::TensorBlock(std::string name, torch::nn::Sequential body, std::stri
     : Block(std::move(name)),
       body_(register_module("body", std::move(body))),
       input_key_(std::move(input_key)),
-      output_key_(std::move(output_key)) {}
+      output_key_(std::move(output_key)),
+      random_(false) {
+  for (const auto& module : body_->modules(/*include_self=*/false)) {
+    const std::string& type = module->name();  // "torch::nn::Dropout", ...
+    if (type.find("Dropout") != std::string::npos) random_ = true;
+  }
+}
 
 Bundle TensorBlock::forward(const Bundle& input) {
   torch::Tensor x = need(input, input_key_);

@@ -14,11 +14,13 @@ class TensorBlock : public Block {
               std::string output_key = "x");
 
   Bundle forward(const Bundle& input) override;
+  bool draws_random_numbers() const override { return random_; }
 
  private:
   torch::nn::Sequential body_;
   std::string input_key_;
   std::string output_key_;
+  bool random_;  // the body holds a dropout module
 };
 
 }  // namespace repipe
