@@ -43,12 +43,20 @@ const std::vector<ConfigKey>& run_config_keys() {
       {"model", "model from the zoo (listed below)", S{&RunConfig::model}},
       {"seq_len", "sequence length of BERT/GPT models (0: model default)", I{&RunConfig::seq_len}},
       {"image_size", "image side of CNN models (0: model default)", I{&RunConfig::image_size}},
+      {"time_scale", "emulated models: multiply profiled compute times by this",
+       D{&RunConfig::time_scale}},
+      {"bytes_scale", "emulated models: multiply activation and parameter sizes by this",
+       D{&RunConfig::bytes_scale}},
       {"dataset", "dataset (synthetic: drawn from the seed)", S{&RunConfig::dataset}},
       {"batch_size", "global batch per step; must divide by microbatches",
        I{&RunConfig::batch_size}},
       {"microbatches", "micro-batches per step", I{&RunConfig::microbatches}},
       {"schedule", "pipeline schedule: gpipe | 1f1b-flush | 1f1b-stash", S{&RunConfig::schedule}},
       {"plan", "plan TOML (empty: default plan)", S{&RunConfig::plan}},
+      {"in_flight",
+       "1f1b-stash: micro-batches in flight per stage (0: stages - stage, as PipeDream; 1: no "
+       "staleness)",
+       I{&RunConfig::in_flight}},
       {"optimizer", "sgd | adam | adamw", S{&RunConfig::optimizer}},
       {"lr", "peak learning rate", D{&RunConfig::lr}},
       {"lr_schedule", "constant | warmup (linear warm-up) | cosine (warm-up, then cosine decay)",
@@ -69,6 +77,10 @@ const std::vector<ConfigKey>& run_config_keys() {
       {"eval_batches", "held-out batches per evaluation", I{&RunConfig::eval_batches}},
       {"output", "run directory (run.toml, metrics.csv); empty: write nothing",
        S{&RunConfig::output}},
+      {"checkpoint_every", "write OUTPUT/checkpoints/step-N every N steps and at the end (0: never)",
+       I{&RunConfig::checkpoint_every}},
+      {"resume", "resume from this checkpoint directory (any plan or stage count)",
+       S{&RunConfig::resume}},
       {"device", "cpu | cuda | cuda:N", S{&RunConfig::device}},
       {"threads", "intra-op threads per process (0: cores / ranks on this node)",
        I{&RunConfig::threads}},
@@ -183,6 +195,12 @@ void validate_config(const ResolvedConfig& config) {
   require(c.grad_clip >= 0, config, "grad_clip", "expected a non-negative number");
   require(c.eval_every >= 0, config, "eval_every", "expected a non-negative integer");
   require(c.eval_batches > 0, config, "eval_batches", "expected a positive integer");
+  require(c.in_flight >= 0, config, "in_flight", "expected a non-negative integer");
+  require(c.time_scale > 0, config, "time_scale", "expected a positive number");
+  require(c.bytes_scale > 0, config, "bytes_scale", "expected a positive number");
+  require(c.checkpoint_every >= 0, config, "checkpoint_every", "expected a non-negative integer");
+  require(c.checkpoint_every == 0 || !c.output.empty(), config, "checkpoint_every",
+          "checkpoints need an output directory (--output)");
   require(c.threads >= 0, config, "threads", "expected a non-negative integer");
   one_of("optimizer", c.optimizer, {"sgd", "adam", "adamw"});
   one_of("lr_schedule", c.lr_schedule, {"constant", "warmup", "cosine"});

@@ -18,12 +18,15 @@ struct RunConfig {
   std::string model = "mlp";    // a name from the model zoo (`repipe train --help`)
   std::int64_t seq_len = 0;     // sequence length of BERT/GPT models; 0 = model default
   std::int64_t image_size = 0;  // image side of CNN models; 0 = model default
+  double time_scale = 1.0;      // emulated models: multiplies profiled compute times
+  double bytes_scale = 1.0;     // emulated models: multiplies activation and parameter bytes
   std::string dataset = "synthetic";
   // How.
   std::int64_t batch_size = 32;  // global batch per step; must divide by microbatches
   std::int64_t microbatches = 1;
   std::string schedule = "1f1b-flush";
   std::string plan;               // plan TOML; empty = default plan
+  std::int64_t in_flight = 0;     // 1f1b-stash: micro-batches in flight per stage; 0 = S - stage
   std::string optimizer = "sgd";  // sgd | adam | adamw
   double lr = 0.01;
   std::string lr_schedule = "constant";  // constant | warmup | cosine
@@ -41,6 +44,8 @@ struct RunConfig {
   std::int64_t eval_every = 0;    // evaluate every N steps (and after the last); 0 = never
   std::int64_t eval_batches = 4;  // held-out batches per evaluation
   std::string output;             // run directory; empty = write nothing
+  std::int64_t checkpoint_every = 0;  // write OUTPUT/checkpoints/step-N every N steps; 0 = never
+  std::string resume;                 // checkpoint directory to resume from
   std::string device = "cpu";     // cpu | cuda | cuda:N
   std::int64_t threads = 0;       // intra-op threads; 0 = cores / ranks on this node
 };

@@ -38,6 +38,7 @@ class Optimizer {
 
   const OptimizerConfig& config() const { return config_; }
   std::map<std::string, ParameterState>& state() { return state_; }
+  const std::map<std::string, ParameterState>& state() const { return state_; }
 
  private:
   void sgd(const torch::Tensor& param, const torch::Tensor& grad, ParameterState& state, double lr);

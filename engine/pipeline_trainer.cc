@@ -1,10 +1,10 @@
 #include "engine/pipeline_trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
-#include <set>
 
 #include "common/atomic_file.h"
 #include "common/csv_writer.h"
@@ -16,7 +16,8 @@
 namespace repipe {
 namespace {
 
-constexpr auto kDefaultTimeout = std::chrono::seconds(120);
+// No wait is unbounded: a neighbour silent this long has died or hangs.
+constexpr auto kTimeout = std::chrono::seconds(120);
 
 using Clock = std::chrono::steady_clock;
 
@@ -34,6 +35,7 @@ std::int64_t block_of_parameter(const Model& model, const std::string& parameter
     }
   }
   REPIPE_CHECK(false, "no block holds parameter " << parameter);
+  return -1;
 }
 
 int stage_of_block(const Plan& plan, std::int64_t block) {
@@ -43,6 +45,7 @@ int stage_of_block(const Plan& plan, std::int64_t block) {
     }
   }
   REPIPE_CHECK(false, "no stage holds block " << block);
+  return -1;
 }
 
 torch::Tensor find_parameter(const std::vector<NamedTensor>& parameters, const std::string& name) {
@@ -50,25 +53,64 @@ torch::Tensor find_parameter(const std::vector<NamedTensor>& parameters, const s
     if (p.name == name) return p.tensor;
   }
   REPIPE_CHECK(false, "this stage has no parameter " << name);
+  return {};
+}
+
+std::vector<int> sorted_union(std::vector<int> a, const std::vector<int>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  std::sort(a.begin(), a.end());
+  a.erase(std::unique(a.begin(), a.end()), a.end());
+  return a;
+}
+
+// The two stages holding a tie's copies.
+std::pair<int, int> tie_stages(const Plan& plan, const Model& model, const TiedParameter& tie) {
+  return {stage_of_block(plan, block_of_parameter(model, tie.owner)),
+          stage_of_block(plan, block_of_parameter(model, tie.user))};
+}
+
+// Ranks that all-reduce together: each replicated stage's ranks, and the ranks of both ends
+// of each tie across stages.
+std::vector<std::vector<int>> collective_groups(const Plan& plan, const Model& model) {
+  std::vector<std::vector<int>> groups;
+  for (const StagePlan& stage : plan.stages) {
+    if (stage.ranks.size() > 1) groups.push_back(sorted_union(stage.ranks, {}));
+  }
+  for (const TiedParameter& tie : model.ties) {
+    auto [owner, user] = tie_stages(plan, model, tie);
+    if (owner != user) groups.push_back(sorted_union(plan.stages[owner].ranks, plan.stages[user].ranks));
+  }
+  std::sort(groups.begin(), groups.end());
+  groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+  return groups;
+}
+
+std::string microbatch_text(std::int64_t g, std::int64_t m) {
+  return "micro-batch " + std::to_string(g % m) + " of step " + std::to_string(g / m + 1);
 }
 
 }  // namespace
 
-PipelineTrainer::PipelineTrainer(const RunConfig& config, const Plan& plan, Model model,
-                                 Transport& transport, torch::Device device)
+PipelineTrainer::PipelineTrainer(const RunConfig& config, const Plan& plan,
+                                 const ModelFactory& make_model, Transport& transport,
+                                 torch::Device device)
     : config_(config),
       plan_(plan),
-      model_(std::move(model)),
+      model_(make_model()),
       transport_(transport),
       device_(device),
+      m_(config.microbatches),
+      kind_(parse_schedule_kind(config.schedule)),
       data_(model_.sample, static_cast<std::uint64_t>(config.seed)),
       optimizer_(optimizer_config(config)),
       lr_(lr_schedule(config)),
-      timeout_(kDefaultTimeout) {
+      timeout_(kTimeout) {
   stage_ = plan_.stage_of_rank(transport_.rank());
   REPIPE_CHECK(stage_ >= 0, "rank " << transport_.rank() << " has no stage");
   stages_ = static_cast<int>(plan_.stages.size());
   const StagePlan& mine = plan_.stages[stage_];
+  replica_ = static_cast<int>(std::find(mine.ranks.begin(), mine.ranks.end(), transport_.rank()) -
+                              mine.ranks.begin());
   first_block_ = mine.first_block;
   for (std::int64_t b = mine.first_block; b <= mine.last_block; ++b) {
     blocks_.push_back(model_.blocks[b]);
@@ -77,100 +119,160 @@ PipelineTrainer::PipelineTrainer(const RunConfig& config, const Plan& plan, Mode
   for (const BlockPtr& block : blocks_) {
     for (NamedTensor& p : block_parameters(*block)) parameters_.push_back(std::move(p));
   }
-  schedule_ = make_schedule(parse_schedule_kind(config_.schedule), stages_,
-                            static_cast<int>(config_.microbatches),
-                            {.tied_weights = !model_.ties.empty(), .replicated = false});
-  if (stage_ > 0) {
-    from_previous_ =
-        std::make_unique<InboundChannel>(transport_, plan_.stages[stage_ - 1].ranks[0]);
+  for (const TiedParameter& tie : model_.ties) {
+    auto [owner, user] = tie_stages(plan_, model_, tie);
+    if (owner != user) cross_stage_tied_.insert({tie.owner, tie.user});
   }
-  if (stage_ + 1 < stages_) {
-    from_next_ = std::make_unique<InboundChannel>(transport_, plan_.stages[stage_ + 1].ranks[0]);
+  for (const std::vector<int>& group : collective_groups(plan_, model_)) {
+    if (std::binary_search(group.begin(), group.end(), transport_.rank())) {
+      transport_.add_group(group);
+    }
+  }
+  if (kind_ == ScheduleKind::k1F1BStash) {
+    const StagePlan stage_plan = mine;
+    versions_ = std::make_unique<WeightVersions>(
+        [make_model, stage_plan] {
+          Model copy = make_model();
+          return std::vector<BlockPtr>(copy.blocks.begin() + stage_plan.first_block,
+                                       copy.blocks.begin() + stage_plan.last_block + 1);
+        },
+        device_);
   }
 }
 
-Bundle PipelineTrainer::wait_bundle(InboundChannel& channel, std::int64_t ticket,
-                                    const std::string& what) {
+// Micro-batch i of every step belongs to replica i mod R of a stage.
+int PipelineTrainer::rank_of(std::int64_t g, int stage) const {
+  const std::vector<int>& ranks = plan_.stages[stage].ranks;
+  return ranks[static_cast<std::size_t>((g % m_) % static_cast<std::int64_t>(ranks.size()))];
+}
+
+bool PipelineTrainer::owns(std::int64_t g, int stage) const {
+  return rank_of(g, stage) == transport_.rank();
+}
+
+InboundChannel& PipelineTrainer::channel_from(int peer) {
+  auto& channel = inbound_[peer];
+  if (!channel) channel = std::make_unique<InboundChannel>(transport_, peer);
+  return *channel;
+}
+
+Bundle PipelineTrainer::wait_bundle(std::int64_t ticket, int peer, const std::string& what) {
   auto start = Clock::now();
-  Bundle bundle = channel.wait(ticket, timeout_, what);
+  Bundle bundle = channel_from(peer).wait(ticket, timeout_, what);
   times_.idle_ms += ms_since(start);
   return bundle;
+}
+
+// The steps up to the next drain run as one schedule: one step for the flush kinds; for
+// 1f1b-stash, up to the next evaluation or checkpoint (which need the pipeline empty) or the end.
+void PipelineTrainer::start_segment(std::int64_t step) {
+  std::int64_t last = step;
+  if (kind_ == ScheduleKind::k1F1BStash) {
+    last = config_.steps;
+    for (std::int64_t every : {config_.eval_every, config_.checkpoint_every}) {
+      if (every > 0) last = std::min(last, (step + every - 1) / every * every);
+    }
+  }
+  StepEndOptions options{.tied_weights = !model_.ties.empty(),
+                         .replicated = plan_.world_size() > stages_};
+  Schedule schedule =
+      kind_ == ScheduleKind::k1F1BStash
+          ? make_stash_schedule(stages_, static_cast<int>(m_), static_cast<int>(last - step + 1),
+                                static_cast<int>(config_.in_flight), options)
+          : make_schedule(kind_, stages_, static_cast<int>(m_), options);
+  segment_first_step_ = step;
+  segment_last_step_ = last;
+  segment_.clear();
+  next_action_ = 0;
+  const std::int64_t base = (step - 1) * m_;
+  for (const Action& a : schedule[stage_]) {
+    if (a.microbatch < 0 || owns(base + a.microbatch, stage_)) segment_.push_back(a);
+  }
+}
+
+Bundle PipelineTrainer::microbatch_data(std::int64_t g, bool targets) {
+  auto& by_step = targets ? targets_by_step_ : inputs_by_step_;
+  const std::int64_t step = g / m_ + 1;
+  by_step.erase(by_step.begin(), by_step.lower_bound(step));  // forwards run in order
+  auto it = by_step.find(step);
+  if (it == by_step.end()) {
+    Batch batch = data_.batch(DataStream::kTrain, step - 1, config_.batch_size);
+    it = by_step.emplace(step, split_bundle(bundle_to(targets ? batch.targets : batch.inputs, device_), m_))
+             .first;
+  }
+  return it->second[static_cast<std::size_t>(g % m_)];
 }
 
 StepResult PipelineTrainer::train_step(std::int64_t step) {
   auto step_start = Clock::now();
   times_ = {};
-  const auto m = static_cast<std::size_t>(config_.microbatches);
-  inputs_.assign(m, {});
-  targets_.assign(m, {});
-  stage_inputs_.assign(m, {});
-  stage_outputs_.assign(m, {});
-  losses_.assign(m, {});
-  activation_tickets_.assign(m, -1);
-  grad_tickets_.assign(m, -1);
-  loss_sum_ = torch::zeros({}, torch::TensorOptions(torch::kDouble).device(device_));
-  if (stage_ == 0 || is_last_stage()) {
-    // Both ends draw the same batch: the first keeps the inputs, the last the targets.
-    Batch batch = data_.batch(DataStream::kTrain, step - 1, config_.batch_size);
-    if (stage_ == 0) inputs_ = split_bundle(bundle_to(batch.inputs, device_), config_.microbatches);
-    if (is_last_stage()) {
-      targets_ = split_bundle(bundle_to(batch.targets, device_), config_.microbatches);
-    }
-  }
+  if (step > segment_last_step_) start_segment(step);
   for (const BlockPtr& block : blocks_) block->train(true);
-  for (const NamedTensor& p : parameters_) p.tensor.mutable_grad() = torch::Tensor();
 
   StepResult result;
   result.loss = std::numeric_limits<double>::quiet_NaN();
   result.lr = lr_.at(step);
-  for (const Action& action : schedule_[stage_]) {
+  const std::int64_t base = (segment_first_step_ - 1) * m_;
+  while (next_action_ < segment_.size()) {
+    const Action& action = segment_[next_action_++];
     std::int64_t start = TraceRecorder::now_us();
     if (action.op == Op::kOptimizerStep) {
       optimizer_step(step, result);
-    } else {
-      execute(action, step);
+      trace_.record(to_string(action), start, TraceRecorder::now_us());
+      break;
     }
+    execute(action, base + action.microbatch);
     trace_.record(to_string(action), start, TraceRecorder::now_us());
   }
-  auto flush_start = Clock::now();
-  for (OutgoingBundle& out : outgoing_) out.wait(timeout_, "sending to a neighbour stage");
-  outgoing_.clear();
-  times_.idle_ms += ms_since(flush_start);
-  if (is_last_stage()) result.loss = loss_sum_.item<double>() / static_cast<double>(m);
+  if (step == segment_last_step_) {
+    REPIPE_CHECK(next_action_ == segment_.size(), "actions left after the segment's last step");
+    flush_sends();
+  }
+  if (versions_) times_.weight_versions = versions_->most();
   times_.step_ms = ms_since(step_start);
   return result;
 }
 
-void PipelineTrainer::execute(const Action& action, std::int64_t step) {
-  const int mb = action.microbatch;
+void PipelineTrainer::flush_sends() {
+  auto start = Clock::now();
+  for (OutgoingBundle& out : outgoing_) out.wait(timeout_, "sending to a neighbour stage");
+  outgoing_.clear();
+  times_.idle_ms += ms_since(start);
+}
+
+void PipelineTrainer::execute(const Action& action, std::int64_t g) {
   auto start = Clock::now();
   switch (action.op) {
     case Op::kRecvActivation:
-      activation_tickets_[mb] = from_previous_->expect();
+      in_flight_[g].activation_ticket = channel_from(rank_of(g, stage_ - 1)).expect();
       times_.comm_ms += ms_since(start);
       return;
     case Op::kForward:
-      forward(step, mb);
+      forward(g);
       return;
-    case Op::kSendActivation:
-      outgoing_.emplace_back(transport_, stage_outputs_[mb], plan_.stages[stage_ + 1].ranks[0]);
+    case Op::kSendActivation: {
+      std::erase_if(outgoing_, [](OutgoingBundle& out) { return out.done(); });
+      outgoing_.emplace_back(transport_, in_flight_[g].output, rank_of(g, stage_ + 1));
       times_.comm_ms += ms_since(start);
       return;
+    }
     case Op::kRecvGrad:
-      grad_tickets_[mb] = from_next_->expect();
+      in_flight_[g].grad_ticket = channel_from(rank_of(g, stage_ + 1)).expect();
       times_.comm_ms += ms_since(start);
       return;
     case Op::kBackward:
-      backward(mb);
+      backward(g);
+      if (stage_ == 0) in_flight_.erase(g);
       return;
     case Op::kSendGrad: {
       Bundle grads;
-      for (const auto& [name, tensor] : stage_inputs_[mb]) {
+      for (const auto& [name, tensor] : in_flight_[g].input) {
         if (!tensor.requires_grad()) continue;
         grads[name] = tensor.grad().defined() ? tensor.grad() : torch::zeros_like(tensor);
       }
-      outgoing_.emplace_back(transport_, grads, plan_.stages[stage_ - 1].ranks[0]);
-      stage_inputs_[mb].clear();
+      std::erase_if(outgoing_, [](OutgoingBundle& out) { return out.done(); });
+      outgoing_.emplace_back(transport_, grads, rank_of(g, stage_ - 1));
+      in_flight_.erase(g);
       times_.comm_ms += ms_since(start);
       return;
     }
@@ -179,7 +281,8 @@ void PipelineTrainer::execute(const Action& action, std::int64_t step) {
       times_.comm_ms += ms_since(start);
       return;
     case Op::kReduceGrads:
-      REPIPE_CHECK(false, "replicated stages are not supported yet");
+      reduce_gradients_across_replicas();
+      times_.comm_ms += ms_since(start);
       return;
     case Op::kOptimizerStep:
       REPIPE_CHECK(false, "the optimizer step is executed by train_step");
@@ -187,95 +290,118 @@ void PipelineTrainer::execute(const Action& action, std::int64_t step) {
   }
 }
 
-void PipelineTrainer::forward(std::int64_t step, int mb) {
-  Bundle x;
-  if (stage_ == 0) {
-    x = inputs_[mb];
-  } else {
-    x = wait_bundle(*from_previous_, activation_tickets_[mb],
-                    "stage " + std::to_string(stage_) + " waiting for activations of micro-batch " +
-                        std::to_string(mb));
-  }
+void PipelineTrainer::forward(std::int64_t g) {
+  Microbatch& mb = in_flight_[g];
+  Bundle x = stage_ == 0 ? microbatch_data(g, false)
+                         : wait_bundle(mb.activation_ticket, rank_of(g, stage_ - 1),
+                                       "stage " + std::to_string(stage_) +
+                                           " waiting for the activations of " +
+                                           microbatch_text(g, m_));
   auto start = Clock::now();
-  stage_inputs_[mb] = x;
-  for (const BlockPtr& block : blocks_) {
-    seed_block_forward(*block, static_cast<std::uint64_t>(config_.seed), step, mb);
+  mb.input = x;
+  const std::vector<BlockPtr>* blocks = &blocks_;
+  if (versions_) {
+    mb.version_slot = versions_->acquire(blocks_, updates_);
+    blocks = &versions_->blocks(mb.version_slot);
+  }
+  const std::int64_t step = g / m_ + 1;
+  for (const BlockPtr& block : *blocks) {
+    seed_block_forward(*block, static_cast<std::uint64_t>(config_.seed), step, g % m_);
     x = block->forward(x);
   }
+  if (versions_) versions_->return_buffers(mb.version_slot, blocks_);
   if (is_last_stage()) {
-    losses_[mb] = model_.loss(x, targets_[mb]);
-    loss_sum_ += losses_[mb].detach().to(torch::kDouble);
+    mb.loss = model_.loss(x, microbatch_data(g, true));
+    torch::Tensor& sum = loss_sums_[step];
+    torch::Tensor loss = mb.loss.detach().to(torch::kDouble).cpu();
+    sum = sum.defined() ? sum + loss : loss;
   } else {
-    stage_outputs_[mb] = std::move(x);
+    mb.output = std::move(x);
   }
   times_.forward_ms += ms_since(start);
 }
 
-void PipelineTrainer::backward(int mb) {
+void PipelineTrainer::backward(std::int64_t g) {
+  Microbatch& mb = in_flight_[g];
   if (is_last_stage()) {
     auto start = Clock::now();
-    (losses_[mb] / static_cast<double>(config_.microbatches)).backward();
-    losses_[mb] = torch::Tensor();
+    (mb.loss / static_cast<double>(m_)).backward();
+    mb.loss = torch::Tensor();
     times_.backward_ms += ms_since(start);
-    return;
+  } else {
+    Bundle grads = wait_bundle(mb.grad_ticket, rank_of(g, stage_ + 1),
+                               "stage " + std::to_string(stage_) +
+                                   " waiting for the gradients of " + microbatch_text(g, m_));
+    auto start = Clock::now();
+    std::vector<torch::Tensor> outputs;
+    std::vector<torch::Tensor> output_grads;
+    for (const auto& [name, grad] : grads) {
+      auto it = mb.output.find(name);
+      REPIPE_CHECK(it != mb.output.end(), "gradient for unknown output " << name);
+      outputs.push_back(it->second);
+      output_grads.push_back(grad.to(device_));
+    }
+    if (!outputs.empty()) torch::autograd::backward(outputs, output_grads);
+    mb.output.clear();
+    times_.backward_ms += ms_since(start);
   }
-  Bundle grads = wait_bundle(*from_next_, grad_tickets_[mb],
-                             "stage " + std::to_string(stage_) +
-                                 " waiting for gradients of micro-batch " + std::to_string(mb));
-  auto start = Clock::now();
-  std::vector<torch::Tensor> outputs;
-  std::vector<torch::Tensor> output_grads;
-  for (const auto& [name, grad] : grads) {
-    auto it = stage_outputs_[mb].find(name);
-    REPIPE_CHECK(it != stage_outputs_[mb].end(), "gradient for unknown output " << name);
-    outputs.push_back(it->second);
-    output_grads.push_back(grad.to(device_));
-  }
-  if (!outputs.empty()) torch::autograd::backward(outputs, output_grads);
-  stage_outputs_[mb].clear();
-  times_.backward_ms += ms_since(start);
+  if (versions_) versions_->release(mb.version_slot, blocks_);
 }
 
-// Each tie's two copies may live on two stages: the owner's and the user's ranks swap their
-// gradients and both set owner + user, in that order, as the single process does.
+// A tie's two copies may live on two stages (and their replicas): all of those ranks sum their
+// gradients, so each copy ends with owner + user (for two ranks exactly the single process's
+// sum). Ties within one stage are summed locally.
 void PipelineTrainer::reduce_tied_gradients_across_stages() {
   for (const TiedParameter& tie : model_.ties) {
-    int owner_stage = stage_of_block(plan_, block_of_parameter(model_, tie.owner));
-    int user_stage = stage_of_block(plan_, block_of_parameter(model_, tie.user));
+    auto [owner_stage, user_stage] = tie_stages(plan_, model_, tie);
     if (owner_stage == user_stage) {
       if (owner_stage == stage_) reduce_tied_gradients({tie}, parameters_);
       continue;
     }
     if (stage_ != owner_stage && stage_ != user_stage) continue;
-    bool is_owner = stage_ == owner_stage;
-    torch::Tensor mine = find_parameter(parameters_, is_owner ? tie.owner : tie.user);
-    int peer = plan_.stages[is_owner ? user_stage : owner_stage].ranks[0];
-    torch::Tensor grad = mine.grad().defined() ? mine.grad() : torch::zeros_like(mine);
-    torch::Tensor theirs = torch::empty_like(grad, torch::MemoryFormat::Contiguous);
-    auto sent = transport_.send(grad.contiguous(), peer);
-    auto received = transport_.recv(theirs, peer);
-    wait_for(*received, timeout_, "exchanging the tied gradient " + tie.owner);
-    wait_for(*sent, timeout_, "exchanging the tied gradient " + tie.owner);
-    torch::Tensor sum = is_owner ? grad + theirs : theirs + grad;
-    torch::NoGradGuard no_grad;
-    if (mine.grad().defined()) {
-      mine.grad().copy_(sum);
-    } else {
-      mine.mutable_grad() = sum;
-    }
+    torch::Tensor mine = find_parameter(parameters_, stage_ == owner_stage ? tie.owner : tie.user);
+    torch::Tensor grad = mine.grad().defined() ? mine.grad().detach().cpu().contiguous().clone()
+                                               : torch::zeros_like(mine, torch::kCPU);
+    transport_.all_reduce_sum(
+        grad, sorted_union(plan_.stages[owner_stage].ranks, plan_.stages[user_stage].ranks));
+    mine.mutable_grad() = grad.to(device_);
   }
 }
 
-void PipelineTrainer::optimizer_step(std::int64_t /*step*/, StepResult& result) {
+// Replicas sum their gradients (of the micro-batches each ran) in one flat all-reduce.
+void PipelineTrainer::reduce_gradients_across_replicas() {
+  const std::vector<int>& ranks = plan_.stages[stage_].ranks;
+  if (ranks.size() < 2) return;
+  std::vector<torch::Tensor> grads;
+  std::vector<NamedTensor> reduced;
+  for (const NamedTensor& p : parameters_) {
+    if (cross_stage_tied_.count(p.name)) continue;  // TIED summed it over every copy
+    torch::Tensor grad = p.tensor.grad().defined() ? p.tensor.grad() : torch::zeros_like(p.tensor);
+    grads.push_back(grad.detach().cpu().reshape({-1}));
+    reduced.push_back(p);
+  }
+  if (grads.empty()) return;
+  torch::Tensor flat = torch::cat(grads);
+  transport_.all_reduce_sum(flat, sorted_union(ranks, {}));
+  std::int64_t offset = 0;
+  for (const NamedTensor& p : reduced) {
+    const std::int64_t n = p.tensor.numel();
+    p.tensor.mutable_grad() = flat.narrow(0, offset, n).view_as(p.tensor).to(device_).clone();
+    offset += n;
+  }
+}
+
+void PipelineTrainer::optimizer_step(std::int64_t step, StepResult& result) {
+  auto start = Clock::now();
   if (config_.grad_clip > 0) {
-    auto start = Clock::now();
-    // Every rank fills its blocks' terms of a vector over all blocks; the all-reduce adds
-    // zeros to them (exact), and every rank sums the terms in block order.
+    // Every stage fills its blocks' terms of a vector over all blocks (replica 0 only: the
+    // replicas hold the same sums); the all-reduce adds zeros to them (exact), and every rank
+    // adds the terms in block order, as the single process does.
     std::set<std::string> users;
     for (const TiedParameter& tie : model_.ties) users.insert(tie.user);
     torch::Tensor terms =
         torch::zeros({static_cast<std::int64_t>(model_.blocks.size())}, torch::kDouble);
-    for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    for (std::size_t i = 0; i < blocks_.size() && replica_ == 0; ++i) {
       torch::Tensor term = torch::zeros({}, torch::kDouble);
       bool any = false;
       for (const NamedTensor& p : block_parameters(*blocks_[i])) {
@@ -287,12 +413,65 @@ void PipelineTrainer::optimizer_step(std::int64_t /*step*/, StepResult& result) 
       terms[first_block_ + static_cast<std::int64_t>(i)] = term;
     }
     transport_.all_reduce_sum(terms);
-    std::vector<torch::Tensor> block_terms = terms.unbind(0);
-    result.grad_norm = global_grad_norm(block_terms);
+    result.grad_norm = global_grad_norm(terms.unbind(0));
     clip_gradients(parameters_, *result.grad_norm, config_.grad_clip);
-    times_.comm_ms += ms_since(start);
   }
+  if (is_last_stage()) {
+    torch::Tensor sum = loss_sums_.count(step) ? loss_sums_[step]
+                                               : torch::zeros({}, torch::kDouble);
+    loss_sums_.erase(step);
+    const std::vector<int>& ranks = plan_.stages[stage_].ranks;
+    if (ranks.size() > 1) transport_.all_reduce_sum(sum, sorted_union(ranks, {}));
+    result.loss = sum.item<double>() / static_cast<double>(m_);
+  }
+  times_.comm_ms += ms_since(start);
   optimizer_.step(parameters_, result.lr);
+  for (const NamedTensor& p : parameters_) p.tensor.mutable_grad() = torch::Tensor();
+  ++updates_;
+}
+
+std::optional<EvalResult> PipelineTrainer::evaluate() {
+  REPIPE_CHECK(next_action_ == segment_.size(), "evaluation while micro-batches are in flight");
+  flush_sends();
+  torch::NoGradGuard no_grad;
+  for (const BlockPtr& block : blocks_) block->train(false);
+  torch::Tensor totals = torch::zeros({3}, torch::kDouble);  // loss sum, correct, predictions
+  for (std::int64_t b = 0; b < config_.eval_batches; ++b) {
+    std::vector<Bundle> inputs;
+    std::vector<Bundle> targets;
+    if (stage_ == 0 || is_last_stage()) {
+      Batch batch = data_.batch(DataStream::kHeldOut, b, config_.batch_size);
+      if (stage_ == 0) inputs = split_bundle(bundle_to(batch.inputs, device_), m_);
+      if (is_last_stage()) targets = split_bundle(bundle_to(batch.targets, device_), m_);
+    }
+    for (std::int64_t i = 0; i < m_; ++i) {
+      if (!owns(i, stage_)) continue;
+      Bundle x;
+      if (stage_ == 0) {
+        x = inputs[static_cast<std::size_t>(i)];
+      } else {
+        int peer = rank_of(i, stage_ - 1);
+        x = wait_bundle(channel_from(peer).expect(), peer,
+                        "stage " + std::to_string(stage_) + " waiting for evaluation activations");
+      }
+      for (const BlockPtr& block : blocks_) x = block->forward(x);
+      if (is_last_stage()) {
+        const Bundle& y = targets[static_cast<std::size_t>(i)];
+        totals[0] += model_.loss(x, y).item<double>();
+        auto [hits, count] = model_.correct(x, y);
+        totals[1] += static_cast<double>(hits);
+        totals[2] += static_cast<double>(count);
+      } else {
+        outgoing_.emplace_back(transport_, x, rank_of(i, stage_ + 1));
+      }
+    }
+  }
+  flush_sends();
+  if (!is_last_stage()) return std::nullopt;
+  const std::vector<int>& ranks = plan_.stages[stage_].ranks;
+  if (ranks.size() > 1) transport_.all_reduce_sum(totals, sorted_union(ranks, {}));
+  return EvalResult{totals[0].item<double>() / static_cast<double>(config_.eval_batches * m_),
+                    totals[1].item<double>() / totals[2].item<double>()};
 }
 
 void PipelineTrainer::run() {
@@ -302,24 +481,35 @@ void PipelineTrainer::run() {
   std::optional<CsvWriter> rank_csv;
   if (!config_.output.empty()) {
     if (rank == 0) write_file_atomically(dir / "run.toml", config_to_toml(config_));
-    if (is_last_stage() && plan_.stages.back().ranks[0] == rank)
-      metrics.emplace(dir / "metrics.csv");
+    if (reports()) metrics.emplace(dir / "metrics.csv");
     rank_csv.emplace(dir / "ranks" / ("rank" + std::to_string(rank) + ".csv"),
                      std::vector<std::string>{"step", "stage", "forward_ms", "backward_ms",
-                                              "comm_ms", "idle_ms", "step_ms"});
+                                              "comm_ms", "idle_ms", "step_ms", "weight_versions"});
   }
   std::optional<Progress> progress;
   if (rank == 0) progress.emplace("step", config_.steps);
   for (std::int64_t step = 1; step <= config_.steps; ++step) {
     StepResult r = train_step(step);
-    const StageTimes& t = times_;
-    if (metrics) {
-      metrics->write({step, r.loss, static_cast<double>(config_.batch_size) / (t.step_ms / 1e3),
-                      r.lr, t.step_ms, r.grad_norm, std::nullopt, std::nullopt});
+    const RankStepTimes t = times_;
+    StepMetrics row{step,
+                    r.loss,
+                    static_cast<double>(config_.batch_size) / (t.step_ms / 1e3),
+                    r.lr,
+                    t.step_ms,
+                    r.grad_norm,
+                    {},
+                    {}};
+    if (config_.eval_every > 0 && (step % config_.eval_every == 0 || step == config_.steps)) {
+      if (std::optional<EvalResult> e = evaluate()) {
+        row.eval_loss = e->loss;
+        row.eval_accuracy = e->accuracy;
+      }
     }
+    if (metrics) metrics->write(row);
     if (rank_csv) {
       rank_csv->write_row({step, static_cast<std::int64_t>(stage_), t.forward_ms, t.backward_ms,
-                           t.comm_ms, t.idle_ms, t.step_ms});
+                           t.comm_ms, t.idle_ms, t.step_ms,
+                           static_cast<std::int64_t>(t.weight_versions)});
     }
     if (progress) {
       char detail[96];

@@ -1,5 +1,5 @@
 // engine/pipeline_trainer.h: one rank of a pipeline: its stage's blocks, run as a loop over
-// this stage's actions of the schedule.
+// this rank's actions of the schedule.
 //
 // The arithmetic is the reference trainer's (engine/reference_trainer.h), spread over stages:
 // the first stage reads the inputs and the last the targets of the same batch; each stage runs
@@ -7,11 +7,20 @@
 // m before its backward; gradients accumulate in micro-batch order; tied gradients are summed
 // owner + user; the global norm adds per-block terms in block order. So a pipeline reproduces
 // the single-process run bit for bit (tests/engine/pipeline_equivalence_test.cc).
+//
+// Replicas: a stage on R ranks gives micro-batch i to its replica i mod R; replicas sum their
+// gradients with an all-reduce (REDUCE) before the optimizer step, as in PipeDream's hybrid
+// plans. Under 1f1b-stash the schedule runs steps back to back without a flush (until the next
+// evaluation, checkpoint or the end), and forwards run on stashed weight versions
+// (engine/weight_versions.h).
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "common/run_config.h"
@@ -22,6 +31,7 @@
 #include "engine/reference_trainer.h"
 #include "engine/trace.h"
 #include "engine/transport/transport.h"
+#include "engine/weight_versions.h"
 #include "models/model.h"
 #include "partitioner/plan.h"
 #include "partitioner/schedule.h"
@@ -29,22 +39,28 @@
 namespace repipe {
 
 // Time one rank spent in one step, by kind (ranks/rank<R>.csv).
-struct StageTimes {
+struct RankStepTimes {
   double forward_ms = 0;
   double backward_ms = 0;
-  double comm_ms = 0;  // posting sends and receives, exchanging tied gradients and norms
+  double comm_ms = 0;  // posting sends and receives, all-reducing gradients, norms and losses
   double idle_ms = 0;  // blocked, waiting for a neighbour's message
   double step_ms = 0;
+  int weight_versions = 1;  // weight versions held at once (1f1b-stash), at most this step
 };
 
 class PipelineTrainer {
  public:
-  // `model` is the whole model; this rank keeps the blocks of its stage in `plan`.
-  PipelineTrainer(const RunConfig& config, const Plan& plan, Model model, Transport& transport,
-                  torch::Device device);
+  using ModelFactory = std::function<Model()>;
 
-  // Trains step `step` (1-based). The loss is known on the last stage only (NaN elsewhere).
+  // `make_model` builds the whole model (the same weights every call); this rank keeps the
+  // blocks of its stage in `plan` (and, under 1f1b-stash, more copies of them as versions).
+  PipelineTrainer(const RunConfig& config, const Plan& plan, const ModelFactory& make_model,
+                  Transport& transport, torch::Device device);
+
+  // Trains step `step` (1-based; steps run in order). The loss is known on the last stage.
   StepResult train_step(std::int64_t step);
+  // Held-out loss and accuracy through the pipeline; the result is known on the last stage.
+  std::optional<EvalResult> evaluate();
 
   // Runs all steps: metrics.csv on the last stage, ranks/rank<R>.csv on every rank,
   // trace.json (all ranks merged) and run.toml on rank 0.
@@ -52,18 +68,39 @@ class PipelineTrainer {
 
   int stage() const { return stage_; }
   bool is_last_stage() const { return stage_ + 1 == stages_; }
-  const StageTimes& last_step_times() const { return times_; }
-  // This stage's parameters, full names (for tests and checkpoints).
+  // The rank that reports the last stage's results (metrics.csv).
+  bool reports() const { return is_last_stage() && replica_ == 0; }
+  const RankStepTimes& last_step_times() const { return times_; }
+  // This stage's (master) parameters, full names (for tests and checkpoints).
   const std::vector<NamedTensor>& parameters() const { return parameters_; }
   const std::vector<BlockPtr>& blocks() const { return blocks_; }
+  Optimizer& optimizer() { return optimizer_; }
 
  private:
-  void execute(const Action& action, std::int64_t step);
-  void forward(std::int64_t step, int microbatch);
-  void backward(int microbatch);
+  // The state of one micro-batch in flight on this rank; g is its global index
+  // (step - 1) * m + i.
+  struct Microbatch {
+    Bundle input;   // what the stage's first block consumed (received activations are leaves)
+    Bundle output;  // what the stage's last block produced (not the last stage)
+    torch::Tensor loss;
+    std::int64_t activation_ticket = -1;
+    std::int64_t grad_ticket = -1;
+    int version_slot = -1;  // 1f1b-stash
+  };
+
+  void start_segment(std::int64_t step);
+  bool owns(std::int64_t g, int stage) const;
+  int rank_of(std::int64_t g, int stage) const;
+  InboundChannel& channel_from(int peer);
+  void execute(const Action& action, std::int64_t g);
+  void forward(std::int64_t g);
+  void backward(std::int64_t g);
   void reduce_tied_gradients_across_stages();
+  void reduce_gradients_across_replicas();
   void optimizer_step(std::int64_t step, StepResult& result);
-  Bundle wait_bundle(InboundChannel& channel, std::int64_t ticket, const std::string& what);
+  void flush_sends();
+  Bundle microbatch_data(std::int64_t g, bool targets);
+  Bundle wait_bundle(std::int64_t ticket, int peer, const std::string& what);
 
   RunConfig config_;
   Plan plan_;
@@ -72,30 +109,35 @@ class PipelineTrainer {
   torch::Device device_;
   int stage_ = 0;
   int stages_ = 1;
+  int replica_ = 0;
   std::int64_t first_block_ = 0;
+  std::int64_t m_ = 1;
+  ScheduleKind kind_ = ScheduleKind::k1F1BFlush;
   std::vector<BlockPtr> blocks_;
   std::vector<NamedTensor> parameters_;
-  Schedule schedule_;
+  std::set<std::string> cross_stage_tied_;  // parameters summed by TIED, not REDUCE
   SyntheticDataset data_;
   Optimizer optimizer_;
   LrSchedule lr_;
   std::chrono::milliseconds timeout_;
+  std::unique_ptr<WeightVersions> versions_;  // 1f1b-stash
+  std::int64_t updates_ = 0;                   // optimizer steps applied (the weight version)
 
-  std::unique_ptr<InboundChannel> from_previous_;
-  std::unique_ptr<InboundChannel> from_next_;
+  // The schedule segment in flight: steps [first, last] without a flush, and this rank's
+  // actions of it (micro-batches numbered from the segment's start).
+  std::int64_t segment_first_step_ = 0;
+  std::int64_t segment_last_step_ = -1;
+  std::vector<Action> segment_;
+  std::size_t next_action_ = 0;
+
+  std::map<int, std::unique_ptr<InboundChannel>> inbound_;  // by peer rank
   std::vector<OutgoingBundle> outgoing_;
+  std::map<std::int64_t, Microbatch> in_flight_;
+  std::map<std::int64_t, std::vector<Bundle>> inputs_by_step_;   // first stage
+  std::map<std::int64_t, std::vector<Bundle>> targets_by_step_;  // last stage
+  std::map<std::int64_t, torch::Tensor> loss_sums_;              // by step, last stage
 
-  // Per micro-batch state of the step in flight.
-  std::vector<Bundle> inputs_;   // data inputs (first stage) or received activations
-  std::vector<Bundle> targets_;  // last stage
-  std::vector<Bundle> stage_inputs_;
-  std::vector<Bundle> stage_outputs_;
-  std::vector<torch::Tensor> losses_;  // last stage
-  std::vector<std::int64_t> activation_tickets_;
-  std::vector<std::int64_t> grad_tickets_;
-  torch::Tensor loss_sum_;
-
-  StageTimes times_;
+  RankStepTimes times_;
   TraceRecorder trace_;
 };
 

@@ -71,7 +71,10 @@ Plan default_plan(const RunConfig& c, const Model& model, int world_size) {
 void print_plan(const Plan& plan, const Model& model) {
   for (std::size_t s = 0; s < plan.stages.size(); ++s) {
     const StagePlan& stage = plan.stages[s];
-    std::printf("  stage %zu on rank %d: blocks %lld-%lld (%s .. %s)\n", s, stage.ranks[0],
+    std::string ranks;
+    for (int r : stage.ranks) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
+    std::printf("  stage %zu on rank%s %s: blocks %lld-%lld (%s .. %s)\n", s,
+                stage.ranks.size() > 1 ? "s" : "", ranks.c_str(),
                 static_cast<long long>(stage.first_block), static_cast<long long>(stage.last_block),
                 model.blocks[stage.first_block]->block_name().c_str(),
                 model.blocks[stage.last_block]->block_name().c_str());
@@ -161,15 +164,6 @@ int run_train_command(CLI::App& train, const TrainCommand& command, const MpiSes
   std::string plan_source = config.plan.empty() ? std::string("the default plan") : config.plan;
   validate_plan(*plan, config.model, static_cast<std::int64_t>(model.blocks.size()), world_size,
                 plan_source);
-  for (const StagePlan& stage : plan->stages) {
-    if (stage.ranks.size() > 1) {
-      throw UsageError(plan_source + ": a stage on several ranks (replicas) is not supported yet");
-    }
-  }
-  if (config.eval_every > 0) {
-    throw UsageError(resolved.where("eval_every") +
-                     ": evaluation under the pipeline engine is not supported yet");
-  }
   if (!mpi) {
     throw UsageError(plan_source + ": a plan runs under mpirun (scripts/mpirun.sh -np " +
                      std::to_string(plan->world_size()) + " repipe train ...)");
@@ -182,7 +176,15 @@ int run_train_command(CLI::App& train, const TrainCommand& command, const MpiSes
     std::fflush(stdout);
   }
   MpiTransport transport(MPI_COMM_WORLD);
-  PipelineTrainer trainer(config, *plan, std::move(model), transport, device);
+  // The trainer builds more copies for weight versions; the first is the model built above.
+  std::optional<Model> built = std::move(model);
+  auto make_model = [&]() -> Model {
+    if (!built) return build_model(config.model, options);
+    Model first = std::move(*built);
+    built.reset();
+    return first;
+  };
+  PipelineTrainer trainer(config, *plan, make_model, transport, device);
   trainer.run();
   if (rank0 && !config.output.empty()) {
     std::printf("wrote %s/metrics.csv, run.toml, trace.json and ranks/\n", config.output.c_str());

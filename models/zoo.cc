@@ -18,6 +18,9 @@ const zoo::ResNetShape kResNetMini{{1, 1, 1, 1}, 8, 10, 64};
 constexpr zoo::TransformerShape kBertTiny{2, 128, 2, 512, 30522, 512};
 constexpr zoo::TransformerShape kBertBase{12, 768, 12, 3072, 30522, 512};
 constexpr zoo::TransformerShape kBertLarge{24, 1024, 16, 4096, 30522, 512};
+// A GPT-2 small enough for multi-rank tests on a 2-core machine; its tied embedding and head
+// land on the first and last stage.
+constexpr zoo::TransformerShape kGpt2Tiny{2, 64, 2, 256, 512, 128};
 constexpr zoo::TransformerShape kGpt2{12, 768, 12, 3072, 50257, 1024};
 constexpr zoo::TransformerShape kGpt2Medium{24, 1024, 16, 4096, 50257, 1024};
 
@@ -36,6 +39,8 @@ const std::vector<std::pair<std::string, Builder>>& registry() {
        [](const ModelOptions& o) { return zoo::build_bert("bert-base", kBertBase, o); }},
       {"bert-large",
        [](const ModelOptions& o) { return zoo::build_bert("bert-large", kBertLarge, o); }},
+      {"gpt2-tiny",
+       [](const ModelOptions& o) { return zoo::build_gpt2("gpt2-tiny", kGpt2Tiny, o); }},
       {"gpt2", [](const ModelOptions& o) { return zoo::build_gpt2("gpt2", kGpt2, o); }},
       {"gpt2-medium",
        [](const ModelOptions& o) { return zoo::build_gpt2("gpt2-medium", kGpt2Medium, o); }},

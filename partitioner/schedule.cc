@@ -259,6 +259,45 @@ Schedule make_schedule(ScheduleKind kind, int stages, int microbatches, StepEndO
   return schedule;
 }
 
+Schedule make_stash_schedule(int stages, int microbatches, int steps, int in_flight,
+                             StepEndOptions options) {
+  check_sizes(stages, microbatches);
+  if (steps < 1) throw UsageError("schedule: steps must be >= 1, got " + std::to_string(steps));
+  if (in_flight < 0) {
+    throw UsageError("schedule: micro-batches in flight must be >= 0, got " +
+                     std::to_string(in_flight));
+  }
+  const int total = steps * microbatches;
+  Schedule compute(stages);
+  for (int s = 0; s < stages; ++s) {
+    const int depth = in_flight == 0 ? stages - s : std::min(in_flight, stages - s);
+    const int warmup = std::min(depth - 1, total);
+    StageActions& actions = compute[s];
+    for (int i = 0; i < warmup; ++i) actions.push_back({s, Op::kForward, i});
+    for (int i = 0; i < total; ++i) {
+      if (i + warmup < total) actions.push_back({s, Op::kForward, i + warmup});
+      actions.push_back({s, Op::kBackward, i});
+    }
+  }
+  Schedule lowered = add_communication(compute);
+  // Validate the micro-batch part as one long step, then place the step ends.
+  validate_schedule(lowered, total);
+  Schedule schedule(stages);
+  for (int s = 0; s < stages; ++s) {
+    for (const Action& a : lowered[s]) {
+      schedule[s].push_back(a);
+      const bool ends_step = (a.microbatch + 1) % microbatches == 0;
+      const bool last_of_backward =
+          a.op == (s == 0 ? Op::kBackward : Op::kSendGrad);  // after the gradient left
+      if (!ends_step || !last_of_backward) continue;
+      if (options.tied_weights) schedule[s].push_back({s, Op::kReduceTiedGrads, -1});
+      if (options.replicated) schedule[s].push_back({s, Op::kReduceGrads, -1});
+      schedule[s].push_back({s, Op::kOptimizerStep, -1});
+    }
+  }
+  return schedule;
+}
+
 void validate_schedule(const Schedule& schedule, int microbatches) {
   REPIPE_CHECK(!schedule.empty(), "validate_schedule: a schedule has at least one stage");
   REPIPE_CHECK(microbatches >= 1, "validate_schedule: microbatches = " << microbatches);

@@ -68,6 +68,16 @@ Schedule add_step_end(const Schedule& schedule, StepEndOptions options);
 Schedule make_schedule(ScheduleKind kind, int stages, int microbatches,
                        StepEndOptions options = {});
 
+// 1F1B with weight stashing (PipeDream) over `steps` consecutive steps without a flush between
+// them: one lowered list per stage over steps * microbatches micro-batches, numbered
+// step-major from 0. Stage s keeps min(in_flight, S - s) micro-batches in flight (in_flight 0:
+// S - s, PipeDream's warm-up + 1), and after the backward of each step's last micro-batch runs
+// that step's step-end actions; so later forwards already run while earlier backwards are
+// pending, and the runtime must stash a weight version per update in flight. in_flight 1 runs
+// one micro-batch at a time through the whole pipeline (no staleness).
+Schedule make_stash_schedule(int stages, int microbatches, int steps, int in_flight,
+                             StepEndOptions options = {});
+
 // Checks a compute-only or lowered schedule; throws InternalError
 //   "malformed schedule: <reason>\n<grid with '<-- ERROR' at the offending action>"
 // Rules: each list names its own stage; every stage has exactly one F and one B per

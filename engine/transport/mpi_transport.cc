@@ -1,5 +1,6 @@
 #include "engine/transport/mpi_transport.h"
 
+#include <algorithm>
 #include <climits>
 
 #include "common/error.h"
@@ -68,6 +69,7 @@ MpiTransport::MpiTransport(MPI_Comm world) {
 }
 
 MpiTransport::~MpiTransport() {
+  for (auto& [ranks, comm] : groups_) MPI_Comm_free(&comm);
   if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
 }
 
@@ -86,13 +88,41 @@ std::unique_ptr<Transfer> MpiTransport::recv(torch::Tensor tensor, int peer) {
 }
 
 void MpiTransport::all_reduce_sum(torch::Tensor& tensor) {
+  all_reduce_sum_in(tensor, comm_);
+}
+
+void MpiTransport::add_group(const std::vector<int>& ranks) {
+  REPIPE_CHECK(std::is_sorted(ranks.begin(), ranks.end()) &&
+                   std::binary_search(ranks.begin(), ranks.end(), rank_),
+               "a group is sorted and holds its caller");
+  if (groups_.count(ranks) > 0) return;
+  MPI_Group world_group;
+  MPI_Group group;
+  mpi_check(MPI_Comm_group(comm_, &world_group), "MPI_Comm_group");
+  mpi_check(MPI_Group_incl(world_group, static_cast<int>(ranks.size()), ranks.data(), &group),
+            "MPI_Group_incl");
+  MPI_Comm comm;
+  mpi_check(MPI_Comm_create_group(comm_, group, /*tag=*/1, &comm), "MPI_Comm_create_group");
+  MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+  MPI_Group_free(&group);
+  MPI_Group_free(&world_group);
+  groups_[ranks] = comm;
+}
+
+void MpiTransport::all_reduce_sum(torch::Tensor& tensor, const std::vector<int>& group) {
+  auto it = groups_.find(group);
+  REPIPE_CHECK(it != groups_.end(), "all-reduce over a group nobody added");
+  all_reduce_sum_in(tensor, it->second);
+}
+
+void MpiTransport::all_reduce_sum_in(torch::Tensor& tensor, MPI_Comm comm) {
   REPIPE_CHECK(tensor.is_contiguous() && tensor.device().is_cpu(), "all-reduce of a CPU tensor");
   MPI_Datatype type = tensor.scalar_type() == torch::kDouble  ? MPI_DOUBLE
                       : tensor.scalar_type() == torch::kFloat ? MPI_FLOAT
                                                               : MPI_DATATYPE_NULL;
   REPIPE_CHECK(type != MPI_DATATYPE_NULL, "all-reduce of " << tensor.scalar_type());
   mpi_check(MPI_Allreduce(MPI_IN_PLACE, tensor.data_ptr(), static_cast<int>(tensor.numel()), type,
-                          MPI_SUM, comm_),
+                          MPI_SUM, comm),
             "MPI_Allreduce");
 }
 

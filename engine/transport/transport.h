@@ -37,6 +37,12 @@ class Transport {
 
   // Element-wise sum over all ranks, in place (double or float tensors).
   virtual void all_reduce_sum(torch::Tensor& tensor) = 0;
+  // Makes `ranks` (sorted, including this rank) a group for collectives. Every member calls it
+  // with the same ranks, and every rank creates its groups in one global order, so that
+  // creation, itself collective over the members, cannot deadlock.
+  virtual void add_group(const std::vector<int>& ranks) = 0;
+  // all_reduce_sum over the members of a group made by add_group.
+  virtual void all_reduce_sum(torch::Tensor& tensor, const std::vector<int>& group) = 0;
   // Every rank's `text`, on rank `root` (empty elsewhere).
   virtual std::vector<std::string> gather_text(const std::string& text, int root) = 0;
   virtual void barrier() = 0;

@@ -1,7 +1,10 @@
-// The key test of the pipeline engine: under mpirun with S ranks, for each schedule and
+// The key test of the pipeline engine: under mpirun with N ranks, for each schedule and
 // micro-batch count, every step's loss and every final parameter equal the single-process
 // reference trainer's with the same seed. Each rank trains its stage and, beside it, the whole
 // model with the reference trainer, then compares what it owns. One intra-op thread per process.
+// Also: replicated stages, tied weights across stages, evaluation, and weight stashing (against
+// the reference with one micro-batch in flight, and against a single-process emulation of
+// PipeDream's weight versions at full depth).
 #include <cmath>
 #include <string>
 
@@ -22,15 +25,26 @@ int world_size() {
   return size;
 }
 
-Plan plan_for(const RunConfig& c, const Model& model, int stages) {
+// One stage per rank, or with `replicated` two stages (one if N = 2) whose ranks split evenly:
+// N = 2: [0,1]; N = 3: [0] [1,2]; N = 4: [0,1] [2,3].
+Plan plan_for(const RunConfig& c, const Model& model, int ranks, bool replicated = false) {
   std::vector<std::int64_t> bytes;
   for (const BlockPtr& block : model.blocks) {
     std::int64_t total = 0;
     for (const NamedTensor& p : block_parameters(*block)) total += p.tensor.numel();
     bytes.push_back(total);
   }
-  return even_plan_by_bytes(c.model, bytes, stages, c.schedule, c.microbatches,
-                            c.batch_size / c.microbatches);
+  const int stages = replicated ? (ranks == 2 ? 1 : 2) : ranks;
+  Plan plan = even_plan_by_bytes(c.model, bytes, stages, c.schedule, c.microbatches,
+                                 c.batch_size / c.microbatches);
+  if (replicated) {
+    const std::vector<std::vector<int>> ranks_of_stages =
+        ranks == 2   ? std::vector<std::vector<int>>{{0, 1}}
+        : ranks == 3 ? std::vector<std::vector<int>>{{0}, {1, 2}}
+                     : std::vector<std::vector<int>>{{0, 1}, {2, 3}};
+    for (int s = 0; s < stages; ++s) plan.stages[s].ranks = ranks_of_stages[s];
+  }
+  return plan;
 }
 
 struct Case {
@@ -40,10 +54,32 @@ struct Case {
   std::int64_t batch_size;
   std::string optimizer = "sgd";
   double grad_clip = 0;
+  bool replicated = false;
+  std::int64_t in_flight = 0;  // 1f1b-stash
+  std::int64_t seq_len = 0;
+  std::int64_t eval_batches = 0;  // > 0: compare an evaluation after the last step
 };
 
 void PrintTo(const Case& c, std::ostream* out) {
-  *out << c.model << " " << c.schedule << " m=" << c.microbatches;
+  *out << c.model << " " << c.schedule << " m=" << c.microbatches
+       << (c.replicated ? " replicated" : "");
+}
+
+RunConfig config_for(const Case& k) {
+  RunConfig c;
+  c.model = k.model;
+  c.schedule = k.schedule;
+  c.microbatches = k.microbatches;
+  c.batch_size = k.batch_size;
+  c.optimizer = k.optimizer;
+  c.grad_clip = k.grad_clip;
+  c.in_flight = k.in_flight;
+  c.seq_len = k.seq_len;
+  c.lr = k.optimizer == "sgd" ? 0.05 : 1e-3;
+  c.steps = 3;
+  c.seed = 17;
+  if (k.eval_batches > 0) c.eval_batches = k.eval_batches;
+  return c;
 }
 
 // Relative difference of two tensors, ||a - b|| / ||a||.
@@ -55,17 +91,8 @@ double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
 
 void expect_pipeline_equals_reference(const Case& k) {
   torch::set_num_threads(1);
-  RunConfig c;
-  c.model = k.model;
-  c.schedule = k.schedule;
-  c.microbatches = k.microbatches;
-  c.batch_size = k.batch_size;
-  c.optimizer = k.optimizer;
-  c.grad_clip = k.grad_clip;
-  c.lr = k.optimizer == "sgd" ? 0.05 : 1e-3;
-  c.steps = 3;
-  c.seed = 17;
-  ModelOptions options{0, 0, 17};
+  RunConfig c = config_for(k);
+  ModelOptions options{k.seq_len, 0, 17};
 
   ReferenceTrainer reference(c, build_model(c.model, options), torch::kCPU);
   std::vector<double> reference_losses;
@@ -73,13 +100,13 @@ void expect_pipeline_equals_reference(const Case& k) {
     reference_losses.push_back(reference.train_step(step).loss);
   }
 
-  Model model = build_model(c.model, options);
-  Plan plan = plan_for(c, model, world_size());
+  Plan plan = plan_for(c, build_model(c.model, options), world_size(), k.replicated);
   MpiTransport transport(MPI_COMM_WORLD);
-  PipelineTrainer pipeline(c, plan, std::move(model), transport, torch::kCPU);
+  PipelineTrainer pipeline(
+      c, plan, [&] { return build_model(c.model, options); }, transport, torch::kCPU);
   for (std::int64_t step = 1; step <= c.steps; ++step) {
     StepResult r = pipeline.train_step(step);
-    if (pipeline.is_last_stage()) {
+    if (pipeline.reports()) {
       double expected = reference_losses[static_cast<std::size_t>(step - 1)];
       EXPECT_LE(std::fabs(r.loss - expected), 1e-6 * std::fabs(expected))
           << "step " << step << ": pipeline " << r.loss << " reference " << expected;
@@ -94,6 +121,17 @@ void expect_pipeline_equals_reference(const Case& k) {
     }
   }
   EXPECT_EQ(checked, static_cast<int>(pipeline.parameters().size()));
+  if (k.eval_batches > 0) {
+    EvalResult expected = reference.evaluate();
+    std::optional<EvalResult> got = pipeline.evaluate();
+    EXPECT_EQ(got.has_value(), pipeline.is_last_stage());
+    if (got) {
+      // The pipeline averages micro-batch losses, the reference whole batches: equal sums in
+      // another order.
+      EXPECT_NEAR(got->loss, expected.loss, 1e-6 * std::fabs(expected.loss));
+      EXPECT_EQ(got->accuracy, expected.accuracy);
+    }
+  }
   transport.barrier();
 }
 
@@ -112,10 +150,133 @@ std::vector<Case> matrix() {
   }
   cases.push_back({"resnet-mini", "1f1b-flush", 2, 4});         // skip connections inside blocks
   cases.push_back({"mlp", "1f1b-flush", 4, 16, "adamw", 0.5});  // Adam state and clipping
+  // Replicas: gradients all-reduced within a stage, clipping and the loss across them.
+  cases.push_back({"mlp", "1f1b-flush", 4, 16, "sgd", 0.5, true});
+  cases.push_back({"small_cnn", "gpipe", 2, 8, "sgd", 0, true});
+  cases.push_back({"mlp", "1f1b-flush", 1, 16, "sgd", 0, true});  // fewer micro-batches than replicas
+  // GPT-2's embedding and head are one weight on the first and the last stage.
+  cases.push_back({"gpt2-tiny", "1f1b-flush", 2, 4, "adamw", 1.0, false, 0, 16});
+  // Weight stashing with one micro-batch in flight has no staleness: it is the reference.
+  cases.push_back({"mlp", "1f1b-stash", 2, 16, "sgd", 0, false, 1});
+  cases.push_back({"small_cnn", "1f1b-stash", 4, 16, "adamw", 0, false, 1});
+  // Evaluation through the pipeline (BatchNorm in eval mode).
+  cases.push_back({"small_cnn", "1f1b-flush", 4, 16, "sgd", 0, false, 0, 0, 2});
+  // Replicas keep their own BatchNorm statistics (as data parallelism without SyncBatchNorm
+  // does), so evaluation with replicas is compared on a model without BatchNorm.
+  cases.push_back({"mlp", "1f1b-flush", 4, 16, "sgd", 0, true, 0, 0, 2});
   return cases;
 }
 
 INSTANTIATE_TEST_SUITE_P(Matrix, PipelineEquivalence, ::testing::ValuesIn(matrix()));
+
+// Weight stashing at full depth, against a single-process emulation of its semantics: the
+// forward and the backward of micro-batch g on stage s both use the weights of stage s after
+// v_s(g) updates, v_s(g) being the number of optimizer steps before F(g) in the stage's list;
+// a step's gradients accumulate in micro-batch order and update the newest weights.
+TEST(WeightStashing, EveryBackwardUsesItsForwardsWeightVersion) {
+  torch::set_num_threads(1);
+  RunConfig c = config_for({"mlp", "1f1b-stash", 2, 8});
+  c.steps = 4;
+  ModelOptions options{0, 0, 17};
+  const int stages = world_size();
+  const int m = static_cast<int>(c.microbatches);
+  Plan plan = plan_for(c, build_model(c.model, options), stages);
+
+  // v[s][g] from the schedule the runtime executes.
+  Schedule schedule = make_stash_schedule(stages, m, static_cast<int>(c.steps), 0);
+  std::vector<std::vector<std::int64_t>> version(stages);
+  bool stale = false;
+  for (int s = 0; s < stages; ++s) {
+    std::int64_t updates = 0;
+    for (const Action& a : schedule[s]) {
+      if (a.op == Op::kOptimizerStep) ++updates;
+      if (a.op != Op::kForward) continue;
+      version[s].push_back(updates);
+      stale = stale || updates < a.microbatch / m;  // an older version than the step's own
+    }
+  }
+  EXPECT_EQ(stale, stages > 1) << "the schedule must overlap steps";
+
+  // The emulation: the whole model in this process, weights swapped per micro-batch between
+  // forward-backward passes (never while a graph holds them).
+  Model model = build_model(c.model, options);
+  std::vector<NamedTensor> params = model.named_parameters();
+  auto stage_of = [&](const std::string& name) {
+    for (int s = 0; s < stages; ++s) {
+      for (std::int64_t b = plan.stages[s].first_block; b <= plan.stages[s].last_block; ++b) {
+        if (name.rfind(model.blocks[b]->block_name() + ".", 0) == 0) return s;
+      }
+    }
+    return -1;
+  };
+  std::vector<std::vector<torch::Tensor>> history;  // [updates][parameter]
+  auto snapshot = [&] {
+    std::vector<torch::Tensor> copy;
+    for (const NamedTensor& p : params) copy.push_back(p.tensor.detach().clone());
+    history.push_back(std::move(copy));
+  };
+  auto load = [&](std::size_t i, std::int64_t updates) {
+    torch::NoGradGuard no_grad;
+    params[i].tensor.copy_(history[static_cast<std::size_t>(updates)][i]);
+  };
+  snapshot();
+  SyntheticDataset data(model.sample, static_cast<std::uint64_t>(c.seed));
+  Optimizer optimizer(optimizer_config(c));
+  std::vector<double> losses;
+  model.train(true);
+  for (std::int64_t step = 1; step <= c.steps; ++step) {
+    Batch batch = data.batch(DataStream::kTrain, step - 1, c.batch_size);
+    std::vector<Bundle> inputs = split_bundle(batch.inputs, m);
+    std::vector<Bundle> targets = split_bundle(batch.targets, m);
+    double loss_sum = 0;
+    for (int i = 0; i < m; ++i) {
+      const std::int64_t g = (step - 1) * m + i;
+      for (std::size_t p = 0; p < params.size(); ++p) {
+        load(p, version[stage_of(params[p].name)][static_cast<std::size_t>(g)]);
+      }
+      Bundle x = inputs[i];
+      for (const BlockPtr& block : model.blocks) {
+        seed_block_forward(*block, static_cast<std::uint64_t>(c.seed), step, i);
+        x = block->forward(x);
+      }
+      torch::Tensor loss = model.loss(x, targets[i]);
+      (loss / static_cast<double>(m)).backward();
+      loss_sum += loss.item<double>();
+    }
+    for (std::size_t p = 0; p < params.size(); ++p) load(p, step - 1);
+    optimizer.step(params, 0.05);
+    for (const NamedTensor& p : params) p.tensor.mutable_grad() = torch::Tensor();
+    snapshot();
+    losses.push_back(loss_sum / m);
+  }
+
+  MpiTransport transport(MPI_COMM_WORLD);
+  PipelineTrainer pipeline(
+      c, plan, [&] { return build_model(c.model, options); }, transport, torch::kCPU);
+  int most_versions = 0;
+  for (std::int64_t step = 1; step <= c.steps; ++step) {
+    StepResult r = pipeline.train_step(step);
+    most_versions = std::max(most_versions, pipeline.last_step_times().weight_versions);
+    if (pipeline.reports()) {
+      double expected = losses[static_cast<std::size_t>(step - 1)];
+      EXPECT_LE(std::fabs(r.loss - expected), 1e-6 * std::fabs(expected)) << "step " << step;
+    }
+  }
+  // Stage s holds at most one version per micro-batch in flight, and really holds several.
+  const int in_flight = stages - pipeline.stage();
+  EXPECT_LE(most_versions, in_flight);
+  if (in_flight > m) {
+    EXPECT_GT(most_versions, 1);
+  }
+  for (const NamedTensor& p : pipeline.parameters()) {
+    for (const NamedTensor& q : params) {
+      if (q.name == p.name) {
+        EXPECT_LE(relative_difference(q.tensor, p.tensor), 1e-6) << p.name;
+      }
+    }
+  }
+  transport.barrier();
+}
 
 }  // namespace
 }  // namespace repipe

@@ -326,3 +326,86 @@ TEST(ScheduleCsvTest, BadFilesNameTheLine) {
 
 }  // namespace
 }  // namespace repipe
+
+namespace repipe {
+namespace {
+
+// Compute actions of one stage as text, step ends included ("0F0 0B0 0STEP ...").
+std::string compute_text(const StageActions& actions) {
+  std::string text;
+  for (const Action& a : actions) {
+    if (is_communication(a.op)) continue;
+    if (!text.empty()) text += ' ';
+    text += to_string(a);
+  }
+  return text;
+}
+
+TEST(StashScheduleTest, OneInFlightRunsEachMicrobatchThroughThePipeline) {
+  Schedule schedule = make_stash_schedule(3, 2, 2, 1);
+  for (int s = 0; s < 3; ++s) {
+    // "#" stands for the stage.
+    std::string expected = "#F0 #B0 #F1 #B1 #STEP #F2 #B2 #F3 #B3 #STEP";
+    std::replace(expected.begin(), expected.end(), '#', static_cast<char>('0' + s));
+    EXPECT_EQ(compute_text(schedule[s]), expected);
+  }
+}
+
+TEST(StashScheduleTest, FullDepthOverlapsStepsAndStepsAfterEachStepsLastBackward) {
+  // Stage 0 of 3 keeps 3 micro-batches in flight: step 2's forwards start before step 1's
+  // update, which is what weight stashing is for.
+  Schedule schedule = make_stash_schedule(3, 2, 2, 0, {.tied_weights = true, .replicated = true});
+  EXPECT_EQ(compute_text(schedule[0]),
+            "0F0 0F1 0F2 0B0 0F3 0B1 0TIED 0REDUCE 0STEP 0B2 0B3 0TIED 0REDUCE 0STEP");
+  EXPECT_EQ(compute_text(schedule[2]),
+            "2F0 2B0 2F1 2B1 2TIED 2REDUCE 2STEP 2F2 2B2 2F3 2B3 2TIED 2REDUCE 2STEP");
+  // Step ends follow the gradient's send on stages > 0.
+  const StageActions& middle = schedule[1];
+  auto step = std::find_if(middle.begin(), middle.end(),
+                           [](const Action& a) { return is_step_end(a.op); });
+  ASSERT_NE(step, middle.begin());
+  EXPECT_EQ(to_string(*(step - 1)), "1SEND_B1");
+}
+
+TEST(StashScheduleTest, InFlightCountsFollowTheDepthAndEveryShapeIsValid) {
+  for (int stages = 1; stages <= 4; ++stages) {
+    for (int m = 1; m <= 3; ++m) {
+      for (int steps = 1; steps <= 3; ++steps) {
+        for (int in_flight = 0; in_flight <= stages; ++in_flight) {
+          Schedule schedule = make_stash_schedule(stages, m, steps, in_flight);
+          for (int s = 0; s < stages; ++s) {
+            int pending = 0;
+            int most = 0;
+            int step_ends = 0;
+            int backwards = 0;
+            for (const Action& a : schedule[s]) {
+              if (a.op == Op::kForward) most = std::max(most, ++pending);
+              if (a.op == Op::kBackward) {
+                --pending;
+                ++backwards;
+                // No backward of step k+1 before step k's update.
+                EXPECT_EQ(a.microbatch / m, step_ends) << to_string(a);
+              }
+              if (a.op == Op::kOptimizerStep) {
+                ++step_ends;
+                EXPECT_EQ(backwards, step_ends * m);
+              }
+            }
+            const int depth = in_flight == 0 ? stages - s : std::min(in_flight, stages - s);
+            EXPECT_EQ(most, std::min(depth, m * steps)) << "stage " << s;
+            EXPECT_EQ(step_ends, steps);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(StashScheduleTest, RejectsBadSizes) {
+  EXPECT_THROW(make_stash_schedule(2, 2, 0, 0), UsageError);
+  EXPECT_THROW(make_stash_schedule(2, 2, 1, -1), UsageError);
+  EXPECT_THROW(make_stash_schedule(0, 2, 1, 0), UsageError);
+}
+
+}  // namespace
+}  // namespace repipe
