@@ -314,8 +314,9 @@ void write_block(StageFileWriter& out, const Group& blocks_group, const Block& b
 // One stage file opened read-only; checks its format when opened.
 class StageFileReader {
  public:
-  explicit StageFileReader(fs::path file) : file_(std::move(file)) {
-    if (!fs::exists(file_)) fail(file_, "", "missing (the checkpoint's manifest lists it)");
+  // `if_missing` says why the file should be there.
+  StageFileReader(fs::path file, const std::string& if_missing) : file_(std::move(file)) {
+    if (!fs::exists(file_)) fail(file_, "", "missing: " + if_missing);
     file_hid_ = Hid(H5Fopen(file_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
     if (file_hid_.get() < 0) {
       fail(file_, "", "cannot read as HDF5 (truncated or corrupt?): " + hdf5_reason());
@@ -547,7 +548,8 @@ class CheckpointLoader {
     }
     std::unique_ptr<StageFileReader>& reader = readers_[it->second];
     if (!reader) {
-      reader = std::make_unique<StageFileReader>(folder_ / manifest_.files[it->second].name);
+      reader = std::make_unique<StageFileReader>(folder_ / manifest_.files[it->second].name,
+                                                 std::string(kManifestName) + " lists it");
       if (reader->step() != manifest_.step) {
         fail(reader->file(), "attribute 'step'",
              "expected " + std::to_string(manifest_.step) + " as in " + kManifestName + ", found " +
@@ -700,7 +702,9 @@ void write_checkpoint_manifest(const std::filesystem::path& folder, std::int64_t
   for (std::size_t stage = 0; stage < block_names_per_stage.size(); ++stage) {
     std::string name = stage_checkpoint_file_name(static_cast<int>(stage));
     // Every stage must have finished its file: check before the manifest vouches for it.
-    StageFileReader reader(folder / name);
+    StageFileReader reader(folder / name,
+                           "stage " + std::to_string(stage) +
+                               " has not written it (is the folder shared by all ranks?)");
     if (reader.step() != step) {
       fail(reader.file(), "attribute 'step'",
            "expected " + std::to_string(step) + ", found " + std::to_string(reader.step()));

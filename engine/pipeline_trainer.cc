@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 
@@ -78,11 +79,26 @@ std::vector<std::vector<int>> collective_groups(const Plan& plan, const Model& m
   }
   for (const TiedParameter& tie : model.ties) {
     auto [owner, user] = tie_stages(plan, model, tie);
-    if (owner != user) groups.push_back(sorted_union(plan.stages[owner].ranks, plan.stages[user].ranks));
+    if (owner != user)
+      groups.push_back(sorted_union(plan.stages[owner].ranks, plan.stages[user].ranks));
   }
   std::sort(groups.begin(), groups.end());
   groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
   return groups;
+}
+
+// Fault injection for the failure tests: REPIPE_TEST_FAIL="<rank>:<step>" makes that rank throw
+// when it starts that step.
+void inject_test_failure(int rank, std::int64_t step) {
+  const char* spec = std::getenv("REPIPE_TEST_FAIL");
+  if (spec == nullptr) return;
+  int fail_rank = -1;
+  long long fail_step = -1;
+  if (std::sscanf(spec, "%d:%lld", &fail_rank, &fail_step) == 2 && fail_rank == rank &&
+      fail_step == step) {
+    throw std::runtime_error("injected failure at step " + std::to_string(step) +
+                             " (REPIPE_TEST_FAIL)");
+  }
 }
 
 std::string microbatch_text(std::int64_t g, std::int64_t m) {
@@ -197,7 +213,9 @@ Bundle PipelineTrainer::microbatch_data(std::int64_t g, bool targets) {
   auto it = by_step.find(step);
   if (it == by_step.end()) {
     Batch batch = data_.batch(DataStream::kTrain, step - 1, config_.batch_size);
-    it = by_step.emplace(step, split_bundle(bundle_to(targets ? batch.targets : batch.inputs, device_), m_))
+    it = by_step
+             .emplace(step,
+                      split_bundle(bundle_to(targets ? batch.targets : batch.inputs, device_), m_))
              .first;
   }
   return it->second[static_cast<std::size_t>(g % m_)];
@@ -292,11 +310,11 @@ void PipelineTrainer::execute(const Action& action, std::int64_t g) {
 
 void PipelineTrainer::forward(std::int64_t g) {
   Microbatch& mb = in_flight_[g];
-  Bundle x = stage_ == 0 ? microbatch_data(g, false)
-                         : wait_bundle(mb.activation_ticket, rank_of(g, stage_ - 1),
-                                       "stage " + std::to_string(stage_) +
-                                           " waiting for the activations of " +
-                                           microbatch_text(g, m_));
+  Bundle x = stage_ == 0
+                 ? microbatch_data(g, false)
+                 : wait_bundle(mb.activation_ticket, rank_of(g, stage_ - 1),
+                               "stage " + std::to_string(stage_) +
+                                   " waiting for the activations of " + microbatch_text(g, m_));
   auto start = Clock::now();
   mb.input = x;
   const std::vector<BlockPtr>* blocks = &blocks_;
@@ -417,8 +435,8 @@ void PipelineTrainer::optimizer_step(std::int64_t step, StepResult& result) {
     clip_gradients(parameters_, *result.grad_norm, config_.grad_clip);
   }
   if (is_last_stage()) {
-    torch::Tensor sum = loss_sums_.count(step) ? loss_sums_[step]
-                                               : torch::zeros({}, torch::kDouble);
+    torch::Tensor sum =
+        loss_sums_.count(step) ? loss_sums_[step] : torch::zeros({}, torch::kDouble);
     loss_sums_.erase(step);
     const std::vector<int>& ranks = plan_.stages[stage_].ranks;
     if (ranks.size() > 1) transport_.all_reduce_sum(sum, sorted_union(ranks, {}));
@@ -489,16 +507,12 @@ void PipelineTrainer::run() {
   std::optional<Progress> progress;
   if (rank == 0) progress.emplace("step", config_.steps);
   for (std::int64_t step = 1; step <= config_.steps; ++step) {
+    inject_test_failure(rank, step);
     StepResult r = train_step(step);
     const RankStepTimes t = times_;
-    StepMetrics row{step,
-                    r.loss,
-                    static_cast<double>(config_.batch_size) / (t.step_ms / 1e3),
-                    r.lr,
-                    t.step_ms,
-                    r.grad_norm,
-                    {},
-                    {}};
+    StepMetrics row{step, r.loss,    static_cast<double>(config_.batch_size) / (t.step_ms / 1e3),
+                    r.lr, t.step_ms, r.grad_norm,
+                    {},   {}};
     if (config_.eval_every > 0 && (step % config_.eval_every == 0 || step == config_.steps)) {
       if (std::optional<EvalResult> e = evaluate()) {
         row.eval_loss = e->loss;

@@ -121,7 +121,7 @@ class PipelineTrainer {
   LrSchedule lr_;
   std::chrono::milliseconds timeout_;
   std::unique_ptr<WeightVersions> versions_;  // 1f1b-stash
-  std::int64_t updates_ = 0;                   // optimizer steps applied (the weight version)
+  std::int64_t updates_ = 0;                  // optimizer steps applied (the weight version)
 
   // The schedule segment in flight: steps [first, last] without a flush, and this rank's
   // actions of it (micro-batches numbered from the segment's start).

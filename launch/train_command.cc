@@ -14,6 +14,7 @@
 #include "launch/process_setup.h"
 #include "models/zoo.h"
 #include "partitioner/plan.h"
+#include "profiler/emulated_model.h"
 
 namespace repipe {
 namespace {
@@ -34,6 +35,16 @@ ResolvedConfig resolve(CLI::App& train, const TrainCommand& command) {
     }
   }
   return config;
+}
+
+// A zoo model, or `emulated:PROFILE`: blocks that sleep their profiled times.
+Model make_model(const RunConfig& c) {
+  const std::string prefix = kEmulatedModelPrefix;
+  if (c.model.rfind(prefix, 0) == 0) {
+    return build_emulated_model(c.model.substr(prefix.size()), c.time_scale, c.bytes_scale,
+                                static_cast<std::uint64_t>(c.seed));
+  }
+  return build_model(c.model, {c.seq_len, c.image_size, static_cast<std::uint64_t>(c.seed)});
 }
 
 // A plan file brings its model, schedule and micro-batching; flags and the config file win.
@@ -101,9 +112,11 @@ void print_header(const RunConfig& c, const Model& model, const torch::Device& d
 CLI::App* add_train_command(CLI::App& app, TrainCommand& command) {
   CLI::App* train = app.add_subcommand(
       "train", "Train a model from the zoo (one process: the single-stage reference trainer)");
-  train->footer("Models: " + zoo_list() +
-                "\nEvery key of a --config TOML file is also a flag (batch_size = --batch-size); "
-                "flags override the file.");
+  train->footer(
+      "Models: " + zoo_list() +
+      ", emulated:PROFILE (a profile CSV or PipeDream graph; --time-scale, --bytes-scale)" +
+      "\nEvery key of a --config TOML file is also a flag (batch_size = --batch-size); "
+      "flags override the file.");
   train->add_option("--config", command.config_path, "run config TOML file");
   for (const ConfigKey& key : run_config_keys()) {
     std::string flag = flag_for_key(key.name);
@@ -145,8 +158,7 @@ int run_train_command(CLI::App& train, const TrainCommand& command, const MpiSes
   validate_config(resolved);
   torch::Device device = parse_device(config.device, resolved.where("device"));
   int threads = configure_threads(config.threads);
-  ModelOptions options{config.seq_len, config.image_size, static_cast<std::uint64_t>(config.seed)};
-  Model model = build_model(config.model, options);
+  Model model = make_model(config);
   int world_size = mpi ? mpi->size() : 1;
   bool rank0 = !mpi || mpi->rank() == 0;
 
@@ -178,13 +190,13 @@ int run_train_command(CLI::App& train, const TrainCommand& command, const MpiSes
   MpiTransport transport(MPI_COMM_WORLD);
   // The trainer builds more copies for weight versions; the first is the model built above.
   std::optional<Model> built = std::move(model);
-  auto make_model = [&]() -> Model {
-    if (!built) return build_model(config.model, options);
+  auto make_model_copy = [&]() -> Model {
+    if (!built) return make_model(config);
     Model first = std::move(*built);
     built.reset();
     return first;
   };
-  PipelineTrainer trainer(config, *plan, make_model, transport, device);
+  PipelineTrainer trainer(config, *plan, make_model_copy, transport, device);
   trainer.run();
   if (rank0 && !config.output.empty()) {
     std::printf("wrote %s/metrics.csv, run.toml, trace.json and ranks/\n", config.output.c_str());

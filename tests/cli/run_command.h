@@ -31,13 +31,13 @@ inline std::string repipe_binary() {
   return bin ? bin : "repipe";
 }
 
-// Runs `repipe <args>` through the shell (args are pasted as written).
-inline CommandResult run_repipe(const std::string& args) {
+// Runs a shell command line and captures its output.
+inline CommandResult run_command(const std::string& command_line) {
   std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("repipe_cli_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  std::string command = repipe_binary() + " " + args + " >" + (dir / "out").string() + " 2>" +
-                        (dir / "err").string() + " </dev/null";
+  std::string command =
+      command_line + " >" + (dir / "out").string() + " 2>" + (dir / "err").string() + " </dev/null";
   int status = std::system(command.c_str());
   CommandResult result;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -45,6 +45,17 @@ inline CommandResult run_repipe(const std::string& args) {
   result.err = read_text(dir / "err");
   std::filesystem::remove_all(dir);
   return result;
+}
+
+// Runs `repipe <args>` through the shell (args are pasted as written).
+inline CommandResult run_repipe(const std::string& args) {
+  return run_command(repipe_binary() + " " + args);
+}
+
+// `mpirun -np <ranks> repipe <args>` with the repo's mpirun flags (scripts/mpirun.sh).
+inline std::string mpirun_repipe(int ranks, const std::string& args) {
+  return std::string(REPIPE_SOURCE_DIR) + "/scripts/mpirun.sh -np " + std::to_string(ranks) + " " +
+         repipe_binary() + " " + args;
 }
 
 }  // namespace repipe::testing

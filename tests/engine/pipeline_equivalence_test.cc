@@ -153,7 +153,8 @@ std::vector<Case> matrix() {
   // Replicas: gradients all-reduced within a stage, clipping and the loss across them.
   cases.push_back({"mlp", "1f1b-flush", 4, 16, "sgd", 0.5, true});
   cases.push_back({"small_cnn", "gpipe", 2, 8, "sgd", 0, true});
-  cases.push_back({"mlp", "1f1b-flush", 1, 16, "sgd", 0, true});  // fewer micro-batches than replicas
+  cases.push_back(
+      {"mlp", "1f1b-flush", 1, 16, "sgd", 0, true});  // fewer micro-batches than replicas
   // GPT-2's embedding and head are one weight on the first and the last stage.
   cases.push_back({"gpt2-tiny", "1f1b-flush", 2, 4, "adamw", 1.0, false, 0, 16});
   // Weight stashing with one micro-batch in flight has no staleness: it is the reference.

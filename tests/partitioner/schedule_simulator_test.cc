@@ -202,14 +202,14 @@ TEST(SimulateTest, StashSchedulesNeverDeadlockAndOverlapSteps) {
   // Without a flush, 3 steps of 2 micro-batches on 3 stages take one fill and one drain, as one
   // step of 6 micro-batches would; flushing after each step pays them 3 times.
   const double t = 1;
-  double stash = simulate(make_stash_schedule(3, 2, 3, 0), uniform_stage_times(3, t, 2 * t))
-                     .step_time_ms;
-  double one_long_step = simulate(make_schedule(ScheduleKind::k1F1BFlush, 3, 6),
-                                  uniform_stage_times(3, t, 2 * t))
-                             .step_time_ms;
-  double flush = simulate(make_schedule(ScheduleKind::k1F1BFlush, 3, 2),
-                          uniform_stage_times(3, t, 2 * t))
-                     .step_time_ms;
+  double stash =
+      simulate(make_stash_schedule(3, 2, 3, 0), uniform_stage_times(3, t, 2 * t)).step_time_ms;
+  double one_long_step =
+      simulate(make_schedule(ScheduleKind::k1F1BFlush, 3, 6), uniform_stage_times(3, t, 2 * t))
+          .step_time_ms;
+  double flush =
+      simulate(make_schedule(ScheduleKind::k1F1BFlush, 3, 2), uniform_stage_times(3, t, 2 * t))
+          .step_time_ms;
   EXPECT_DOUBLE_EQ(stash, one_long_step);
   EXPECT_LT(stash, 3 * flush);
 }

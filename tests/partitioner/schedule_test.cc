@@ -361,8 +361,8 @@ TEST(StashScheduleTest, FullDepthOverlapsStepsAndStepsAfterEachStepsLastBackward
             "2F0 2B0 2F1 2B1 2TIED 2REDUCE 2STEP 2F2 2B2 2F3 2B3 2TIED 2REDUCE 2STEP");
   // Step ends follow the gradient's send on stages > 0.
   const StageActions& middle = schedule[1];
-  auto step = std::find_if(middle.begin(), middle.end(),
-                           [](const Action& a) { return is_step_end(a.op); });
+  auto step =
+      std::find_if(middle.begin(), middle.end(), [](const Action& a) { return is_step_end(a.op); });
   ASSERT_NE(step, middle.begin());
   EXPECT_EQ(to_string(*(step - 1)), "1SEND_B1");
 }

@@ -1,0 +1,207 @@
+// End-to-end tests of `mpirun -np N repipe train` as a user runs it: the same losses as one
+// process, the files of a pipeline run, plan errors on every rank, and failures: a rank that
+// is killed or throws ends the whole job quickly, naming the rank.
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "cli/run_command.h"
+
+namespace repipe::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class PipelineCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           (std::string("repipe_pipeline_cli_") +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+            std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::filesystem::path dir_;
+};
+
+// Column `column` of a CSV file, header first.
+std::vector<std::string> csv_column(const std::filesystem::path& path, std::size_t column) {
+  std::istringstream in(read_text(path));
+  std::vector<std::string> values;
+  for (std::string line; std::getline(in, line);) {
+    std::stringstream row(line);
+    std::string cell;
+    for (std::size_t i = 0; i <= column && std::getline(row, cell, ','); ++i) {
+    }
+    values.push_back(cell);
+  }
+  return values;
+}
+
+std::size_t count_lines(const std::filesystem::path& path) {
+  std::string text = read_text(path);
+  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST_F(PipelineCliTest, ThreeStagesReproduceTheSingleProcessLossesAndWriteEveryFile) {
+  const std::string args =
+      "train --model small_cnn --steps 4 --batch-size 16 --microbatches 4 "
+      "--threads 1 --seed 5 --output ";
+  CommandResult single = run_repipe(args + (dir_ / "single").string());
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  CommandResult piped = run_command(mpirun_repipe(3, args + (dir_ / "piped").string()));
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_NE(piped.out.find("pipeline: 3 stages, schedule 1f1b-flush"), std::string::npos)
+      << piped.out;
+
+  // Same header and, bit for bit, the same losses (column 1).
+  EXPECT_EQ(csv_column(dir_ / "piped" / "metrics.csv", 1),
+            csv_column(dir_ / "single" / "metrics.csv", 1));
+  EXPECT_EQ(read_text(dir_ / "piped" / "metrics.csv").substr(0, 60),
+            read_text(dir_ / "single" / "metrics.csv").substr(0, 60));
+  for (int rank = 0; rank < 3; ++rank) {
+    auto path = dir_ / "piped" / "ranks" / ("rank" + std::to_string(rank) + ".csv");
+    EXPECT_EQ(count_lines(path), 5u) << path;
+    EXPECT_EQ(csv_column(path, 1)[1], std::to_string(rank));  // the stage
+  }
+  // One timeline: a process per rank, every action of every rank (4 steps x 4 micro-batches
+  // x F and B on 3 stages).
+  std::string trace = read_text(dir_ / "piped" / "trace.json");
+  EXPECT_EQ(count_of(trace, "\"process_name\""), 3u);
+  for (const char* stage : {"0", "1", "2"}) {
+    EXPECT_EQ(count_of(trace, "\"name\":\"" + std::string(stage) + "F0\""), 4u) << stage;
+  }
+  EXPECT_EQ(count_of(trace, "STEP\""), 4u * 3u);
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "piped" / "run.toml"));
+}
+
+TEST_F(PipelineCliTest, HybridPlanWithReplicasAndEvaluationRuns) {
+  CommandResult r = run_command(mpirun_repipe(
+      3, "train --plan " + std::string(REPIPE_SOURCE_DIR) +
+             "/configs/plans/small_cnn-hybrid.toml --steps 3 --eval-every 3 --eval-batches 1 "
+             "--threads 1 --output " +
+             dir_.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("stage 0 on ranks 0,1"), std::string::npos) << r.out;
+  std::vector<std::string> eval = csv_column(dir_ / "metrics.csv", 6);
+  ASSERT_EQ(eval.size(), 4u);
+  EXPECT_EQ(eval[0], "eval_loss");
+  EXPECT_FALSE(eval[3].empty());
+}
+
+TEST_F(PipelineCliTest, APlanThatDoesNotFitIsOneErrorAndEveryRankExits2) {
+  const std::string plan = std::string(REPIPE_SOURCE_DIR) + "/configs/plans/mlp-4stages.toml";
+  CommandResult r = run_command(mpirun_repipe(2, "train --plan " + plan + " --steps 2"));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(count_of(r.err, "repipe: error: "), 1u) << r.err;
+  EXPECT_NE(r.err.find("mlp-4stages.toml"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("outside the world of 2 ranks"), std::string::npos) << r.err;
+}
+
+// Starts `command` in the background; returns its pid (a process group leader).
+pid_t start_background(const std::string& command, const std::filesystem::path& log) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    std::string line = command + " >" + log.string() + " 2>&1 </dev/null";
+    ::execl("/bin/bash", "bash", "-c", line.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Waits up to `limit` for `pid` to exit; returns its status, or nullopt (then kills it).
+std::optional<int> wait_exit(pid_t pid, std::chrono::seconds limit) {
+  auto deadline = Clock::now() + limit;
+  int status = 0;
+  while (Clock::now() < deadline) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) return status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(-pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return std::nullopt;
+}
+
+// The pid of the process of MPI rank `rank` whose command line mentions `marker`.
+pid_t find_rank_process(int rank, const std::string& marker) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = read_text(entry.path() / "cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find("repipe") == std::string::npos || cmdline.find(marker) == std::string::npos ||
+        cmdline.find("mpirun") != std::string::npos) {
+      continue;
+    }
+    std::string environ = read_text(entry.path() / "environ");
+    std::replace(environ.begin(), environ.end(), '\0', '\n');
+    if (environ.find("\nOMPI_COMM_WORLD_RANK=" + std::to_string(rank) + "\n") !=
+        std::string::npos) {
+      return static_cast<pid_t>(std::stol(name));
+    }
+  }
+  return -1;
+}
+
+// A long run of 3 stages, until rank 1 has finished `steps` steps.
+pid_t start_long_run(const std::filesystem::path& dir, const std::string& env, int steps) {
+  pid_t job = start_background(
+      env + mpirun_repipe(3,
+                          "train --model mlp --steps 1000000 --microbatches 4 --threads 1 "
+                          "--output " +
+                              dir.string()),
+      dir.string() + ".log");
+  auto rank1 = dir / "ranks" / "rank1.csv";
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline && (!std::filesystem::exists(rank1) ||
+                                     count_lines(rank1) < static_cast<std::size_t>(steps))) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return job;
+}
+
+TEST_F(PipelineCliTest, AKilledRankEndsEveryRankWithin30Seconds) {
+  auto run_dir = dir_ / "run";
+  pid_t job = start_long_run(run_dir, "", 5);
+  pid_t victim = find_rank_process(1, run_dir.string());
+  ASSERT_GT(victim, 0) << "rank 1 not found";
+  auto killed_at = Clock::now();
+  ::kill(victim, SIGKILL);
+  std::optional<int> status = wait_exit(job, std::chrono::seconds(30));
+  ASSERT_TRUE(status.has_value()) << "the job outlived its killed rank by 30 s";
+  EXPECT_LT(Clock::now() - killed_at, std::chrono::seconds(30));
+  EXPECT_FALSE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  std::string log = read_text(run_dir.string() + ".log");
+  EXPECT_NE(log.find("rank 1"), std::string::npos) << log;
+  EXPECT_EQ(find_rank_process(0, run_dir.string()), -1) << "rank 0 survived";
+}
+
+TEST_F(PipelineCliTest, ARankThatThrowsEndsEveryRankAndIsNamed) {
+  auto run_dir = dir_ / "run";
+  pid_t job = start_long_run(run_dir, "REPIPE_TEST_FAIL=1:20 ", 1);
+  std::optional<int> status = wait_exit(job, std::chrono::seconds(60));
+  ASSERT_TRUE(status.has_value()) << "the job did not end after rank 1 threw";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0);
+  std::string log = read_text(run_dir.string() + ".log");
+  EXPECT_NE(log.find("repipe: rank 1: failed: injected failure at step 20"), std::string::npos)
+      << log;
+  EXPECT_EQ(find_rank_process(0, run_dir.string()), -1) << "rank 0 survived";
+}
+
+}  // namespace
+}  // namespace repipe::testing
