@@ -109,6 +109,16 @@ class Hid {
   Closer close_ = nullptr;
 };
 
+// File access without HDF5's file locks: no file is opened for writing under its final name
+// (writers rename finished files into place), and cluster file systems often refuse the locks.
+Hid file_access_without_locks() {
+  Hid access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+#if H5_VERSION_GE(1, 12, 1) || (H5_VERSION_GE(1, 10, 7) && !H5_VERSION_GE(1, 11, 0))
+  H5Pset_file_locking(access.get(), /*use_file_locking=*/false, /*ignore_when_disabled=*/true);
+#endif
+  return access;
+}
+
 [[noreturn]] void fail(const fs::path& file, const std::string& object, const std::string& what) {
   std::string message = file.string() + ": ";
   if (!object.empty()) message += object + ": ";
@@ -123,13 +133,28 @@ struct StoredDtype {
   hid_t memory_type;
 };
 
+// IEEE half precision, which HDF5 does not predefine: 1 sign, 5 exponent (bias 15) and 10
+// mantissa bits, little-endian. h5py and numpy read it as float16. Never closed (one id).
+hid_t ieee_f16le() {
+  static const hid_t type = [] {
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    H5Tset_fields(t, /*sign bit*/ 15, /*exponent at*/ 10, /*exponent bits*/ 5, /*mantissa at*/ 0,
+                  /*mantissa bits*/ 10);
+    H5Tset_size(t, 2);
+    H5Tset_ebias(t, 15);
+    return t;
+  }();
+  return type;
+}
+
 // The H5T_* constants are run-time values (they open the library), hence a function.
 const std::vector<StoredDtype>& stored_dtypes() {
   static const std::vector<StoredDtype> table = {
       {torch::kFloat32, "float32", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT},
       {torch::kFloat64, "float64", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE},
-      {torch::kFloat16, "float16", H5T_STD_U16LE, H5T_NATIVE_UINT16},    // raw bits
-      {torch::kBFloat16, "bfloat16", H5T_STD_U16LE, H5T_NATIVE_UINT16},  // raw bits
+      {torch::kFloat16, "float16", ieee_f16le(), ieee_f16le()},
+      // numpy has no bfloat16: its raw bits, as uint16.
+      {torch::kBFloat16, "bfloat16", H5T_STD_U16LE, H5T_NATIVE_UINT16},
       {torch::kInt64, "int64", H5T_STD_I64LE, H5T_NATIVE_INT64},
       {torch::kInt32, "int32", H5T_STD_I32LE, H5T_NATIVE_INT32},
       {torch::kInt16, "int16", H5T_STD_I16LE, H5T_NATIVE_INT16},
@@ -202,7 +227,9 @@ void sync_folder(const fs::path& folder) {
 class StageFileWriter {
  public:
   StageFileWriter(fs::path file, const fs::path& temp) : file_(std::move(file)) {
-    root_.hid = Hid(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    root_.hid =
+        Hid(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, file_access_without_locks().get()),
+            H5Fclose);
     root_.path = "/";
     if (root_.hid.get() < 0) fail(file_, "", "cannot create: " + hdf5_reason());
   }
@@ -317,7 +344,8 @@ class StageFileReader {
   // `if_missing` says why the file should be there.
   StageFileReader(fs::path file, const std::string& if_missing) : file_(std::move(file)) {
     if (!fs::exists(file_)) fail(file_, "", "missing: " + if_missing);
-    file_hid_ = Hid(H5Fopen(file_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    file_hid_ =
+        Hid(H5Fopen(file_.c_str(), H5F_ACC_RDONLY, file_access_without_locks().get()), H5Fclose);
     if (file_hid_.get() < 0) {
       fail(file_, "", "cannot read as HDF5 (truncated or corrupt?): " + hdf5_reason());
     }

@@ -11,7 +11,8 @@
 //   /blocks/<block name>/buffers/<path in block>      BatchNorm statistics and other buffers
 //   /blocks/<block name>/optimizer/<path in block>/<slot>  slots; attribute `step` per group
 // Datasets have the tensor's shape and a little-endian HDF5 type; each carries an attribute
-// `torch_dtype` ("float32", "bfloat16", ...). float16 and bfloat16 are stored as uint16 bits.
+// `torch_dtype` ("float32", "bfloat16", ...). bfloat16, which numpy lacks, is stored as its
+// uint16 bits, bool as uint8.
 // A tied parameter's user (models/model.h) is not stored: it loads from its owner.
 //
 // Writing is two halves, so this API needs no MPI: every stage writes its file, then, after a

@@ -11,6 +11,7 @@
 #include "common/csv_writer.h"
 #include "common/error.h"
 #include "common/progress.h"
+#include "engine/checkpoint.h"
 #include "engine/gradients.h"
 #include "engine/metrics.h"
 
@@ -492,6 +493,35 @@ std::optional<EvalResult> PipelineTrainer::evaluate() {
                     totals[1].item<double>() / totals[2].item<double>()};
 }
 
+std::int64_t PipelineTrainer::resume_from(const std::string& checkpoint) {
+  std::int64_t step =
+      load_blocks_from_checkpoint(latest_checkpoint(checkpoint), blocks_, model_.ties, optimizer_);
+  updates_ = step;
+  segment_last_step_ = step;  // the next step starts a new segment
+  return step;
+}
+
+void PipelineTrainer::write_checkpoint(std::int64_t step) {
+  REPIPE_CHECK(next_action_ == segment_.size(), "checkpoint while micro-batches are in flight");
+  std::filesystem::path folder =
+      checkpoint_step_folder(std::filesystem::path(config_.output) / "checkpoints", step);
+  if (replica_ == 0) {
+    write_stage_checkpoint(folder / stage_checkpoint_file_name(stage_), blocks_, model_.ties,
+                           optimizer_, step);
+  }
+  transport_.barrier();
+  if (transport_.rank() == 0) {
+    std::vector<std::vector<std::string>> names;
+    for (const StagePlan& stage : plan_.stages) {
+      std::vector<std::string>& blocks = names.emplace_back();
+      for (std::int64_t b = stage.first_block; b <= stage.last_block; ++b) {
+        blocks.push_back(model_.blocks[b]->block_name());
+      }
+    }
+    write_checkpoint_manifest(folder, step, names);
+  }
+}
+
 void PipelineTrainer::run() {
   std::filesystem::path dir(config_.output);
   const int rank = transport_.rank();
@@ -504,9 +534,10 @@ void PipelineTrainer::run() {
                      std::vector<std::string>{"step", "stage", "forward_ms", "backward_ms",
                                               "comm_ms", "idle_ms", "step_ms", "weight_versions"});
   }
+  const std::int64_t first_step = config_.resume.empty() ? 1 : resume_from(config_.resume) + 1;
   std::optional<Progress> progress;
   if (rank == 0) progress.emplace("step", config_.steps);
-  for (std::int64_t step = 1; step <= config_.steps; ++step) {
+  for (std::int64_t step = first_step; step <= config_.steps; ++step) {
     inject_test_failure(rank, step);
     StepResult r = train_step(step);
     const RankStepTimes t = times_;
@@ -518,6 +549,10 @@ void PipelineTrainer::run() {
         row.eval_loss = e->loss;
         row.eval_accuracy = e->accuracy;
       }
+    }
+    if (config_.checkpoint_every > 0 &&
+        (step % config_.checkpoint_every == 0 || step == config_.steps)) {
+      write_checkpoint(step);
     }
     if (metrics) metrics->write(row);
     if (rank_csv) {

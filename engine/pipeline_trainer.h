@@ -62,8 +62,16 @@ class PipelineTrainer {
   // Held-out loss and accuracy through the pipeline; the result is known on the last stage.
   std::optional<EvalResult> evaluate();
 
-  // Runs all steps: metrics.csv on the last stage, ranks/rank<R>.csv on every rank,
-  // trace.json (all ranks merged) and run.toml on rank 0.
+  // Loads this stage's blocks and optimizer state from a checkpoint (any plan wrote it);
+  // returns its step, the last one it holds.
+  std::int64_t resume_from(const std::string& checkpoint);
+  // Writes OUTPUT/checkpoints/step-<step>: each stage's first replica its file, then rank 0
+  // the manifest. The pipeline must be drained (a segment's end).
+  void write_checkpoint(std::int64_t step);
+
+  // Runs all steps (after --resume's step, if set): metrics.csv on the last stage,
+  // ranks/rank<R>.csv on every rank, trace.json (all ranks merged) and run.toml on rank 0,
+  // checkpoints every --checkpoint-every steps and after the last.
   void run();
 
   int stage() const { return stage_; }

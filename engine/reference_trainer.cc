@@ -7,6 +7,7 @@
 #include "common/atomic_file.h"
 #include "common/progress.h"
 #include "datasets/synthetic.h"
+#include "engine/checkpoint.h"
 #include "engine/gradients.h"
 #include "engine/metrics.h"
 
@@ -89,6 +90,17 @@ EvalResult ReferenceTrainer::evaluate() {
           static_cast<double>(correct) / static_cast<double>(total)};
 }
 
+// One stage file with every block, then the manifest (the same layout a pipeline writes).
+void ReferenceTrainer::write_checkpoint(std::int64_t step) {
+  std::filesystem::path folder =
+      checkpoint_step_folder(std::filesystem::path(config_.output) / "checkpoints", step);
+  write_stage_checkpoint(folder / stage_checkpoint_file_name(0), model_.blocks, model_.ties,
+                         optimizer_, step);
+  std::vector<std::string> names;
+  for (const BlockPtr& block : model_.blocks) names.push_back(block->block_name());
+  write_checkpoint_manifest(folder, step, {names});
+}
+
 void ReferenceTrainer::run() {
   std::optional<MetricsWriter> metrics;
   if (!config_.output.empty()) {
@@ -96,11 +108,18 @@ void ReferenceTrainer::run() {
     write_file_atomically(dir / "run.toml", config_to_toml(config_));
     metrics.emplace(dir / "metrics.csv");
   }
+  std::int64_t first_step = 1;
+  if (!config_.resume.empty()) {
+    std::filesystem::path folder = latest_checkpoint(config_.resume);
+    first_step = load_blocks_from_checkpoint(folder, model_.blocks, model_.ties, optimizer_) + 1;
+    std::printf("resumed from %s at step %lld\n", folder.c_str(),
+                static_cast<long long>(first_step));
+  }
   Progress progress("step", config_.steps);
   double first_loss = 0;
   double last_loss = 0;
   auto start = std::chrono::steady_clock::now();
-  for (std::int64_t step = 1; step <= config_.steps; ++step) {
+  for (std::int64_t step = first_step; step <= config_.steps; ++step) {
     auto t0 = std::chrono::steady_clock::now();
     StepResult r = train_step(step);
     double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -119,8 +138,12 @@ void ReferenceTrainer::run() {
       row.eval_loss = e.loss;
       row.eval_accuracy = e.accuracy;
     }
+    if (config_.checkpoint_every > 0 &&
+        (step % config_.checkpoint_every == 0 || step == config_.steps)) {
+      write_checkpoint(step);
+    }
     if (metrics) metrics->write(row);
-    if (step == 1) first_loss = r.loss;
+    if (step == first_step) first_loss = r.loss;
     last_loss = r.loss;
     char detail[128];
     std::snprintf(detail, sizeof(detail), "loss %.4f  %.0f samples/s", r.loss, row.samples_per_s);
@@ -134,9 +157,10 @@ void ReferenceTrainer::run() {
   }
   progress.finish();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::int64_t steps = config_.steps - first_step + 1;
   std::printf("trained %lld steps in %.1f s: loss %.4f -> %.4f, %.0f samples/s\n",
-              static_cast<long long>(config_.steps), seconds, first_loss, last_loss,
-              static_cast<double>(config_.steps * config_.batch_size) / seconds);
+              static_cast<long long>(steps), seconds, first_loss, last_loss,
+              static_cast<double>(steps * config_.batch_size) / seconds);
   if (!config_.output.empty())
     std::printf("wrote %s/metrics.csv and run.toml\n", config_.output.c_str());
 }

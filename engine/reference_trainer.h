@@ -43,7 +43,11 @@ class ReferenceTrainer {
   // Mean loss and accuracy over the held-out batches (dropout off).
   EvalResult evaluate();
 
-  // Runs all steps with progress, metrics.csv and run.toml (when an output folder is set).
+  // Writes OUTPUT/checkpoints/step-<step> (one stage file and the manifest).
+  void write_checkpoint(std::int64_t step);
+
+  // Runs all steps (after --resume's step, if set) with progress, metrics.csv and run.toml
+  // (when an output folder is set), and checkpoints every --checkpoint-every steps.
   void run();
 
   Model& model() { return model_; }

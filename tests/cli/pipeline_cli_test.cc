@@ -89,6 +89,42 @@ TEST_F(PipelineCliTest, ThreeStagesReproduceTheSingleProcessLossesAndWriteEveryF
   EXPECT_TRUE(std::filesystem::exists(dir_ / "piped" / "run.toml"));
 }
 
+// Train 4 stages to step 3 and stop; resume on 2 stages: steps 4..6 have the losses of the
+// uninterrupted run, bit for bit (AdamW state and BatchNorm statistics travel by block name).
+TEST_F(PipelineCliTest, ResumingUnderAnotherStageCountMatchesTheUninterruptedRun) {
+  const std::string args =
+      "train --model small_cnn --batch-size 16 --microbatches 4 --threads 1 "
+      "--optimizer adamw --lr 0.001 --seed 3 --steps ";
+  CommandResult whole =
+      run_command(mpirun_repipe(4, args + "6 --output " + (dir_ / "whole").string()));
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  CommandResult first = run_command(
+      mpirun_repipe(4, args + "3 --checkpoint-every 3 --output " + (dir_ / "first").string()));
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_TRUE(std::filesystem::exists(dir_ / "first/checkpoints/step-3/manifest.toml"));
+  for (int s = 0; s < 4; ++s) {
+    EXPECT_TRUE(std::filesystem::exists(dir_ / "first/checkpoints/step-3" /
+                                        ("stage-" + std::to_string(s) + ".h5")));
+  }
+  CommandResult rest =
+      run_command(mpirun_repipe(2, args + "6 --resume " + (dir_ / "first/checkpoints").string() +
+                                       " --output " + (dir_ / "rest").string()));
+  ASSERT_EQ(rest.exit_code, 0) << rest.err;
+  std::vector<std::string> expected = csv_column(dir_ / "whole" / "metrics.csv", 1);
+  std::vector<std::string> resumed = csv_column(dir_ / "rest" / "metrics.csv", 1);
+  ASSERT_EQ(expected.size(), 7u);
+  ASSERT_EQ(resumed.size(), 4u);  // header and steps 4..6
+  EXPECT_EQ(std::vector<std::string>(expected.begin() + 4, expected.end()),
+            std::vector<std::string>(resumed.begin() + 1, resumed.end()));
+  EXPECT_EQ(csv_column(dir_ / "rest" / "metrics.csv", 0)[1], "4");
+
+  // The single-process trainer resumes from the same checkpoint.
+  CommandResult single = run_repipe(args + "6 --resume " + (dir_ / "first/checkpoints").string() +
+                                    " --output " + (dir_ / "single").string());
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  EXPECT_EQ(csv_column(dir_ / "single" / "metrics.csv", 1), resumed);
+}
+
 TEST_F(PipelineCliTest, HybridPlanWithReplicasAndEvaluationRuns) {
   CommandResult r = run_command(mpirun_repipe(
       3, "train --plan " + std::string(REPIPE_SOURCE_DIR) +

@@ -458,33 +458,49 @@ TEST(CheckpointErrors, ManifestRefusesAMissingOrStaleStageFile) {
 
 // ---- other readers -----------------------------------------------------------------------
 
-// h5py reads the datasets as numpy arrays with the tensor's bytes.
+// h5py reads the datasets as numpy arrays with the tensors' bytes (float16 as float16, bfloat16
+// as its uint16 bits).
 TEST(Checkpoint, H5pyReadsTheSameBytes) {
   if (std::system("python3 -c 'import h5py' >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "python3 with h5py is not installed";
   }
   TempFolder temp;
   ToyRun run;
+  run.model.blocks.push_back(std::make_shared<DtypeBlock>("toy.dtypes", 1));
   fs::path folder = write_checkpoint(temp.path(), run.model, run.optimizer, 7, 1);
   fs::path script = temp.path() / "read.py";
-  fs::path bytes = temp.path() / "weight.bin";
-  std::ofstream(script) << "import sys, h5py\n"
-                           "f = h5py.File(sys.argv[1], 'r')\n"
-                           "assert f.attrs['format'] == 'repipe-checkpoint', f.attrs['format']\n"
-                           "assert f.attrs['format_version'] == 1 and f.attrs['step'] == 7\n"
-                           "d = f['blocks/toy.fc/parameters/body.0.weight']\n"
-                           "assert d.dtype == 'float32' and d.shape == (3, 4), (d.dtype, d.shape)\n"
-                           "assert d.attrs['torch_dtype'] == 'float32'\n"
-                           "assert f['blocks/toy.fc/optimizer/body.0.weight'].attrs['step'] == 1\n"
-                           "open(sys.argv[2], 'wb').write(d[()].tobytes())\n";
-  std::string command =
-      "python3 " + script.string() + " " + (folder / "stage-0.h5").string() + " " + bytes.string();
+  std::ofstream(script)
+      << "import sys, h5py\n"
+         "f = h5py.File(sys.argv[1], 'r')\n"
+         "assert f.attrs['format'] == 'repipe-checkpoint', f.attrs['format']\n"
+         "assert f.attrs['format_version'] == 1 and f.attrs['step'] == 7\n"
+         "assert f['blocks/toy.fc/optimizer/body.0.weight'].attrs['step'] == 1\n"
+         "def save(path, dtype, shape, torch_dtype, out):\n"
+         "    d = f[path]\n"
+         "    assert d.dtype == dtype and d.shape == shape, (path, d.dtype, d.shape)\n"
+         "    assert d.attrs['torch_dtype'] == torch_dtype, d.attrs['torch_dtype']\n"
+         "    open(out, 'wb').write(d[()].tobytes())\n"
+         "save('blocks/toy.fc/parameters/body.0.weight', 'float32', (3, 4), 'float32', "
+         "sys.argv[2])\n"
+         "save('blocks/toy.dtypes/buffers/f16', 'float16', (5,), 'float16', sys.argv[3])\n"
+         "save('blocks/toy.dtypes/buffers/bf16', 'uint16', (2, 2), 'bfloat16', sys.argv[4])\n";
+  std::vector<NamedTensor> tensors = {run.model.named_parameters()[0]};
+  for (const NamedTensor& b : run.model.named_buffers()) {
+    if (b.name == "toy.dtypes.f16" || b.name == "toy.dtypes.bf16") tensors.push_back(b);
+  }
+  ASSERT_EQ(tensors.size(), 3u);
+  std::string command = "python3 " + script.string() + " " + (folder / "stage-0.h5").string();
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    command += " " + (temp.path() / ("tensor" + std::to_string(i))).string();
+  }
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
-  std::ifstream in(bytes, std::ios::binary);
-  std::string read((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  torch::Tensor weight = run.model.named_parameters()[0].tensor.contiguous();
-  ASSERT_EQ(read.size(), static_cast<std::size_t>(weight.nbytes()));
-  EXPECT_EQ(std::memcmp(read.data(), weight.data_ptr(), read.size()), 0);
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    std::ifstream in(temp.path() / ("tensor" + std::to_string(i)), std::ios::binary);
+    std::string read((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    torch::Tensor expected = tensors[i].tensor.contiguous();
+    ASSERT_EQ(read.size(), static_cast<std::size_t>(expected.nbytes())) << tensors[i].name;
+    EXPECT_EQ(std::memcmp(read.data(), expected.data_ptr(), read.size()), 0) << tensors[i].name;
+  }
 }
 
 }  // namespace
