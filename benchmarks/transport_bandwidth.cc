@@ -235,14 +235,15 @@ int run(int argc, char** argv) {
     std::printf("# %d rounds per size, variants interleaved; time = one way = round trip / 2\n",
                 rounds);
     std::printf("# ratio = variant time / raw time, median over rounds [95%% interval]\n#\n");
-    std::printf("# %10s %10s %6s |%32s |%52s |%52s\n", "", "", "", "raw MPI              ",
-                "repipe transport                    ", "repipe bundle (header + payload)    ");
-    std::printf("# %10s %10s %6s |%9s %7s %7s %6s |%9s %7s %7s %6s %19s |%9s %7s %7s %6s %19s\n",
-                "size", "count", "type", "time", "algbw", "busbw", "iters", "time", "algbw",
-                "busbw", "", "ratio", "time", "algbw", "busbw", "", "ratio");
-    std::printf("# %10s %10s %6s |%9s %7s %7s %6s |%9s %7s %7s %6s %19s |%9s %7s %7s %6s %19s\n",
-                "(B)", "(elements)", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)",
-                "", "", "(us)", "(GB/s)", "(GB/s)", "", "");
+    // Columns: size, count, type, iters, then per variant time, algbw, busbw (and the ratio).
+    std::printf("# %10s %10s %6s %6s |%-26s|%-48s|%-48s\n", "", "", "", "", " raw MPI",
+                " repipe transport", " repipe bundle (header + payload)");
+    std::printf("# %10s %10s %6s %6s |%9s %7s %7s |%9s %7s %7s %22s |%9s %7s %7s %22s\n", "size",
+                "count", "type", "iters", "time", "algbw", "busbw", "time", "algbw", "busbw",
+                "ratio [95% interval]", "time", "algbw", "busbw", "ratio [95% interval]");
+    std::printf("# %10s %10s %6s %6s |%9s %7s %7s |%9s %7s %7s %22s |%9s %7s %7s %22s\n", "(B)",
+                "(elements)", "", "", "(us)", "(GB/s)", "(GB/s)", "(us)", "(GB/s)", "(GB/s)", "",
+                "(us)", "(GB/s)", "(GB/s)", "");
     std::fflush(stdout);
   }
 
@@ -260,7 +261,7 @@ int run(int argc, char** argv) {
       }
     }
     if (!root) continue;
-    std::printf("  %10" PRId64 " %10" PRId64 " %6s |", bytes, bytes / 4, "float");
+    std::printf("  %10" PRId64 " %10" PRId64 " %6s %6d ", bytes, bytes / 4, "float", iters);
     for (int k = 0; k < kVariantCount; ++k) {
       const double one_way = bench::median(seconds[k]) / 2;
       const double algbw = static_cast<double>(bytes) / one_way / 1e9;
@@ -268,18 +269,16 @@ int run(int argc, char** argv) {
       for (int r = 0; r < rounds; ++r) ratios.push_back(seconds[k][r] / seconds[0][r]);
       const double ratio = bench::median(ratios);
       const bench::Interval interval = bench::median_interval(ratios);
-      std::printf("%9.2f %7.3f %7.3f ", one_way * 1e6, algbw, algbw);
-      if (k == 0) {
-        std::printf("%6d |", iters);
-      } else {
-        char text[40];
+      std::printf("|%9.2f %7.3f %7.3f ", one_way * 1e6, algbw, algbw);
+      if (k > 0) {
+        char text[48];
         std::snprintf(text, sizeof(text), "%.2fx [%.2f, %.2f]", ratio, interval.low, interval.high);
-        std::printf("%6s %19s %s", "", text, k + 1 < kVariantCount ? "|" : "");
+        std::printf("%22s ", text);
       }
       csv->write_row({std::string(name_of(kVariants[k])), bytes, bytes / 4, std::string("float"),
                       one_way * 1e6, algbw, algbw, ratio, interval.low, interval.high});
     }
-    std::printf("   # %s\n", human_size(bytes).c_str());
+    std::printf("  # %s\n", human_size(bytes).c_str());
     std::fflush(stdout);
   }
   pingpong.barrier();
