@@ -294,7 +294,9 @@ int main(int argc, char** argv) {
   try {
     code = repipe::run(argc, argv);
   } catch (const repipe::UsageError& error) {
-    std::fprintf(stderr, "%s\n", error.what());
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 0) std::fprintf(stderr, "%s\n", error.what());  // every rank found the same
     code = repipe::kUsageExitCode;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "transport_bandwidth: %s\n", error.what());

@@ -7,7 +7,9 @@
 namespace repipe {
 namespace {
 
-constexpr std::int64_t kHeaderWords = 1024;  // 8 KiB: room for dozens of named tensors
+// 2 KiB: room for ~20 named tensors, and under the eager limit of MPI shared memory (4 KiB),
+// so a header never costs a rendezvous.
+constexpr std::int64_t kHeaderWords = 256;
 
 // Header words: [tensor count, then per tensor: dtype, requires_grad, ndim, dims...,
 // name length, name bytes packed 8 to a word].
@@ -116,13 +118,30 @@ void InboundChannel::progress() {
       if (!p.header_transfer->done()) return;
       p.specs = decode_header(p.header);
       for (const TensorSpec& spec : p.specs) {
-        torch::Tensor tensor = torch::empty(spec.shape, torch::TensorOptions(spec.dtype));
+        torch::Tensor tensor = receive_buffer(spec.dtype, spec.shape);
         p.transfers.push_back(transport_.recv(tensor, peer_));
         p.bundle[spec.name] = tensor;
       }
       p.tensors_posted = true;
     }
   }
+}
+
+torch::Tensor InboundChannel::receive_buffer(torch::ScalarType dtype,
+                                             const std::vector<std::int64_t>& shape) {
+  std::int64_t numel = 1;
+  for (std::int64_t d : shape) numel *= d;
+  // A buffer is free when only this pool refers to its storage (every view lent out is gone).
+  for (const torch::Tensor& buffer : buffers_) {
+    if (buffer.scalar_type() == dtype && buffer.numel() == numel &&
+        buffer.storage().use_count() == 1) {
+      return buffer.view(shape);
+    }
+  }
+  constexpr std::size_t kMostBuffers = 64;  // in-flight messages are far fewer
+  if (buffers_.size() == kMostBuffers) buffers_.erase(buffers_.begin());
+  buffers_.push_back(torch::empty({numel}, torch::TensorOptions(dtype)));
+  return buffers_.back().view(shape);
 }
 
 Bundle InboundChannel::wait(std::int64_t ticket, std::chrono::milliseconds timeout,

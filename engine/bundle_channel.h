@@ -29,6 +29,8 @@ class OutgoingBundle {
 // The bundles coming from one peer, in order. Receives must be posted in the order the
 // messages were sent, and a bundle's tensor receives can only be posted once its header has
 // arrived; so the header of bundle k+1 is posted only after the tensors of bundle k.
+// Receive buffers are reused once nothing else holds them: a fresh large allocation would
+// fault its pages in on every message (4x slower at 32 MiB, benchmarks/README.md).
 class InboundChannel {
  public:
   InboundChannel(Transport& transport, int peer);
@@ -44,11 +46,13 @@ class InboundChannel {
  private:
   struct Pending;
   void progress();
+  torch::Tensor receive_buffer(torch::ScalarType dtype, const std::vector<std::int64_t>& shape);
 
   Transport& transport_;
   int peer_;
   std::int64_t next_ticket_ = 0;
   std::vector<std::unique_ptr<Pending>> queue_;  // oldest first
+  std::vector<torch::Tensor> buffers_;           // flat; lent out as views
 };
 
 }  // namespace repipe

@@ -211,15 +211,15 @@ Bundle PipelineTrainer::microbatch_data(std::int64_t g, bool targets) {
   auto& by_step = targets ? targets_by_step_ : inputs_by_step_;
   const std::int64_t step = g / m_ + 1;
   by_step.erase(by_step.begin(), by_step.lower_bound(step));  // forwards run in order
-  auto it = by_step.find(step);
-  if (it == by_step.end()) {
+  if (by_step.count(step) == 0) {
+    // One draw serves both ends when this rank is the first and the last stage.
     Batch batch = data_.batch(DataStream::kTrain, step - 1, config_.batch_size);
-    it = by_step
-             .emplace(step,
-                      split_bundle(bundle_to(targets ? batch.targets : batch.inputs, device_), m_))
-             .first;
+    if (stage_ == 0) inputs_by_step_[step] = split_bundle(bundle_to(batch.inputs, device_), m_);
+    if (is_last_stage()) {
+      targets_by_step_[step] = split_bundle(bundle_to(batch.targets, device_), m_);
+    }
   }
-  return it->second[static_cast<std::size_t>(g % m_)];
+  return by_step.at(step)[static_cast<std::size_t>(g % m_)];
 }
 
 StepResult PipelineTrainer::train_step(std::int64_t step) {

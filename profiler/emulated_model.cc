@@ -5,11 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <thread>
-
-#include <sys/prctl.h>
 
 #include "common/error.h"
+#include "common/precise_sleep.h"
 #include "common/text_format.h"
 
 namespace repipe {
@@ -19,14 +17,11 @@ constexpr double kBytesPerFloat = 4;
 constexpr double kWeightLow = 0.9;  // initial weights: uniform in [kWeightLow, kWeightHigh]
 constexpr double kWeightHigh = 1.1;
 
-// Sleeping, not spinning: ranks sharing a core do not slow each other down. Linux lets a
-// sleep overrun by the thread's timer slack (50 us by default), which over dozens of blocks per
-// micro-batch would add milliseconds the profile does not have: the slack is set to 1 ns.
+// Sleeping, not spinning: ranks sharing a core do not slow each other down. Precisely: over
+// dozens of blocks per micro-batch, the default timer slack would add milliseconds.
 void sleep_ms(double ms) {
   if (ms <= 0) return;
-  thread_local bool precise = ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL) == 0;
-  (void)precise;
-  std::this_thread::sleep_for(
+  sleep_precisely(
       std::chrono::ceil<std::chrono::nanoseconds>(std::chrono::duration<double, std::milli>(ms)));
 }
 

@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev
   libbenchmark-dev
   gnuplot-nox
+  python3-h5py  # the checkpoint test reads checkpoints with h5py, as users will
 )
 
 missing=()
