@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
+#include "benchmarks/workload.h"
 #include "common/csv_writer.h"
 #include "common/error.h"
 #include "engine/metrics.h"
@@ -25,31 +26,6 @@
 
 namespace repipe {
 namespace {
-
-struct Workload {
-  std::string model;
-  std::int64_t batch_size;
-  std::int64_t microbatches;
-  std::int64_t seq_len = 0;
-};
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-RunConfig config_for(const Workload& w, std::int64_t steps) {
-  RunConfig c;
-  c.model = w.model;
-  c.batch_size = w.batch_size;
-  c.microbatches = w.microbatches;
-  c.seq_len = w.seq_len;
-  c.steps = steps;
-  c.lr = 1e-3;
-  c.seed = 1;
-  return c;
-}
 
 Model model_for(const RunConfig& c, const torch::Device& device) {
   Model model = build_model(c.model, {c.seq_len, c.image_size, static_cast<std::uint64_t>(c.seed)});
