@@ -146,6 +146,12 @@ TEST_F(PipelineCliTest, APlanThatDoesNotFitIsOneErrorAndEveryRankExits2) {
   EXPECT_EQ(count_of(r.err, "repipe: error: "), 1u) << r.err;
   EXPECT_NE(r.err.find("mlp-4stages.toml"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("outside the world of 2 ranks"), std::string::npos) << r.err;
+
+  // A plan made for another model.
+  r = run_command(mpirun_repipe(4, "train --plan " + plan + " --model small_cnn --steps 2"));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(count_of(r.err, "repipe: error: "), 1u) << r.err;
+  EXPECT_NE(r.err.find("small_cnn"), std::string::npos) << r.err;
 }
 
 // Starts `command` in the background; returns its pid (a process group leader).
