@@ -22,7 +22,14 @@ class Simulator {
         stages_(static_cast<int>(schedule.size())),
         next_(stages_, 0),
         clock_(stages_, 0.0),
-        busy_(stages_, 0.0) {
+        busy_(stages_, 0.0),
+        link_free_forward_(stages_, 0.0),
+        link_free_backward_(stages_, 0.0),
+        in_flight_(stages_),
+        version_users_(stages_),
+        updates_(stages_, 0),
+        peak_in_flight_(stages_, 0),
+        peak_versions_(stages_, 0) {
     result_.start_ms.resize(stages_);
     result_.end_ms.resize(stages_);
     for (int s = 0; s < stages_; ++s) {
@@ -50,6 +57,20 @@ class Simulator {
     }
     result_.bubble_fraction =
         result_.step_time_ms > 0 ? idle_total / (stages_ * result_.step_time_ms) : 0.0;
+    for (int s = 0; s < stages_; ++s) {
+      result_.utilisation.push_back(result_.step_time_ms > 0 ? busy_[s] / result_.step_time_ms
+                                                             : 0.0);
+    }
+    result_.peak_in_flight = peak_in_flight_;
+    result_.peak_weight_versions = peak_versions_;
+    if (!times_.activation_bytes.empty()) {
+      for (int s = 0; s < stages_; ++s) {
+        const double extra_versions = std::max(0, peak_versions_[s] - 1);
+        result_.peak_memory_bytes.push_back(times_.activation_bytes[s] * peak_in_flight_[s] +
+                                            times_.param_bytes[s] *
+                                                (1 + times_.optimizer_states + extra_versions));
+      }
+    }
     return result_;
   }
 
@@ -72,12 +93,19 @@ class Simulator {
     ++next_[s];
   }
 
+  // The link from stage s forward (to s + 1) or backward (to s - 1) carries one message at a
+  // time.
   void send(int s, bool gradient, int to_stage, int microbatch) {
     REPIPE_CHECK(to_stage >= 0 && to_stage < stages_,
                  to_string(current(s)) << " sends to stage " << to_stage << " of " << stages_);
+    const std::vector<double>& per_stage =
+        gradient ? times_.send_backward_ms : times_.send_forward_ms;
+    const double duration = per_stage.empty() ? times_.send_ms : per_stage[s];
+    double& link_free = gradient ? link_free_backward_[s] : link_free_forward_[s];
+    const double arrival = std::max(clock_[s], link_free) + duration;
+    link_free = arrival;
     const bool fresh =
-        messages_.emplace(MessageKey{gradient, to_stage, microbatch}, clock_[s] + times_.send_ms)
-            .second;
+        messages_.emplace(MessageKey{gradient, to_stage, microbatch}, arrival).second;
     REPIPE_CHECK(fresh, to_string(current(s)) << " sends a message already in flight");
     complete(s, clock_[s], 0.0);
   }
@@ -96,12 +124,23 @@ class Simulator {
   bool try_execute(int s) {
     const Action& a = current(s);
     switch (a.op) {
-      case Op::kForward:
+      case Op::kForward: {
+        // Track activations and the weight version each forward used (1f1b-stash).
+        in_flight_[s][a.microbatch] = updates_[s];
+        ++version_users_[s][updates_[s]];
+        peak_in_flight_[s] = std::max(peak_in_flight_[s], static_cast<int>(in_flight_[s].size()));
+        peak_versions_[s] = std::max(peak_versions_[s], static_cast<int>(version_users_[s].size()));
         complete(s, clock_[s], times_.forward_ms[s]);
         return true;
-      case Op::kBackward:
+      }
+      case Op::kBackward: {
+        auto used = in_flight_[s].find(a.microbatch);
+        REPIPE_CHECK(used != in_flight_[s].end(), to_string(a) << " before its forward");
+        if (--version_users_[s][used->second] == 0) version_users_[s].erase(used->second);
+        in_flight_[s].erase(used);
         complete(s, clock_[s], times_.backward_ms[s]);
         return true;
+      }
       case Op::kSendActivation:
         send(s, false, s + 1, a.microbatch);
         return true;
@@ -115,7 +154,10 @@ class Simulator {
       case Op::kReduceTiedGrads:
         return false;  // waits for every stage: release_tied_barrier()
       case Op::kReduceGrads:
+        complete(s, clock_[s], times_.step_end_ms);
+        return true;
       case Op::kOptimizerStep:
+        ++updates_[s];
         complete(s, clock_[s], times_.step_end_ms);
         return true;
     }
@@ -145,10 +187,17 @@ class Simulator {
   const Schedule& schedule_;
   const StageTimes& times_;
   int stages_;
-  std::vector<int> next_;                  // [stage] index of the next action to run
-  std::vector<double> clock_;              // [stage] when its last action finished
-  std::vector<double> busy_;               // [stage]
-  std::map<MessageKey, double> messages_;  // sent, not yet received -> arrival time
+  std::vector<int> next_;                          // [stage] index of the next action to run
+  std::vector<double> clock_;                      // [stage] when its last action finished
+  std::vector<double> busy_;                       // [stage]
+  std::map<MessageKey, double> messages_;          // sent, not yet received -> arrival time
+  std::vector<double> link_free_forward_;          // [stage] when its link to s + 1 is free
+  std::vector<double> link_free_backward_;         // [stage] when its link to s - 1 is free
+  std::vector<std::map<int, int>> in_flight_;      // [stage] micro-batch -> weight version used
+  std::vector<std::map<int, int>> version_users_;  // [stage] weight version -> forwards using it
+  std::vector<int> updates_;                       // [stage] optimizer steps so far
+  std::vector<int> peak_in_flight_;
+  std::vector<int> peak_versions_;
   SimulationResult result_;
 };
 
@@ -174,6 +223,15 @@ SimulationResult simulate(const Schedule& lowered, const StageTimes& times) {
                  "simulate: negative time on stage " << s);
   }
   REPIPE_CHECK(times.send_ms >= 0 && times.step_end_ms >= 0, "simulate: negative time");
+  for (const std::vector<double>* per_stage : {&times.send_forward_ms, &times.send_backward_ms,
+                                               &times.activation_bytes, &times.param_bytes}) {
+    REPIPE_CHECK(per_stage->empty() || per_stage->size() == stages,
+                 "simulate: per-stage values for " << per_stage->size() << " stages, schedule has "
+                                                   << stages);
+    for (double v : *per_stage) REPIPE_CHECK(v >= 0, "simulate: a negative per-stage value");
+  }
+  REPIPE_CHECK(times.activation_bytes.size() == times.param_bytes.size(),
+               "simulate: activation and parameter bytes go together");
   // A compute-only schedule has no messages to order its stages: the result would be wrong.
   bool lowered_ok = stages == 1;
   for (const StageActions& actions : lowered) {

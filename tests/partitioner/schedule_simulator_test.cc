@@ -216,3 +216,56 @@ TEST(SimulateTest, StashSchedulesNeverDeadlockAndOverlapSteps) {
 
 }  // namespace
 }  // namespace repipe
+
+namespace repipe {
+namespace {
+
+TEST(SimulateTest, ALinkCarriesOneMessageAtATime) {
+  // GPipe on 2 stages, 2 micro-batches, forward 1 ms, sends 5 ms: the second activation waits
+  // for the link, so it arrives at 1 + 5 + 5 = 11 ms, not 2 + 5 = 7 ms.
+  StageTimes times = uniform_stage_times(2, 1, 0);
+  times.send_forward_ms = {5, 0};
+  times.send_backward_ms = {0, 0};
+  Schedule schedule = make_schedule(ScheduleKind::kGPipe, 2, 2);
+  SimulationResult result = simulate(schedule, times);
+  const StageActions& stage1 = schedule[1];
+  for (std::size_t k = 0; k < stage1.size(); ++k) {
+    if (to_string(stage1[k]) == "1F0") {
+      EXPECT_DOUBLE_EQ(result.start_ms[1][k], 6);
+    }
+    if (to_string(stage1[k]) == "1F1") {
+      EXPECT_DOUBLE_EQ(result.start_ms[1][k], 11);
+    }
+  }
+}
+
+TEST(SimulateTest, PeakActivationsFollowTheScheduleAndStashingKeepsVersions) {
+  for (int stages = 1; stages <= 4; ++stages) {
+    for (int m = 1; m <= 6; ++m) {
+      for (ScheduleKind kind : {ScheduleKind::kGPipe, ScheduleKind::k1F1BFlush}) {
+        SimulationResult r =
+            simulate(make_schedule(kind, stages, m), uniform_stage_times(stages, 1, 2));
+        for (int s = 0; s < stages; ++s) {
+          EXPECT_EQ(r.peak_in_flight[s], num_activation_buffers(kind, s, stages, m));
+          EXPECT_EQ(r.peak_weight_versions[s], 1);  // a flush: one version per step
+          EXPECT_NEAR(r.utilisation[s], r.busy_ms[s] / r.step_time_ms, 1e-12);
+        }
+      }
+    }
+  }
+  // Without a flush, stage 0 of 4 runs forwards of the next step before this step's update.
+  StageTimes times = uniform_stage_times(4, 1, 2);
+  times.activation_bytes = {100, 100, 100, 100};
+  times.param_bytes = {1000, 1000, 1000, 1000};
+  times.optimizer_states = 2;
+  SimulationResult stash = simulate(make_stash_schedule(4, 2, 3, 0), times);
+  EXPECT_EQ(stash.peak_in_flight[0], 4);
+  EXPECT_EQ(stash.peak_weight_versions[0], 2);
+  EXPECT_EQ(stash.peak_weight_versions[3], 1);
+  // 4 activations + parameters with 2 optimizer states and one extra version.
+  EXPECT_DOUBLE_EQ(stash.peak_memory_bytes[0], 4 * 100 + 1000 * (1 + 2 + 1));
+  EXPECT_DOUBLE_EQ(stash.peak_memory_bytes[3], 1 * 100 + 1000 * (1 + 2));
+}
+
+}  // namespace
+}  // namespace repipe
