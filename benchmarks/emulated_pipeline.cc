@@ -9,12 +9,15 @@
 //   ideal      (m + p - 1) * t_stage for gpipe and 1f1b-flush, m * t_stage for 1f1b-stash
 //              (no flush: the fill and drain are paid once per run), t_stage being the
 //              slowest stage's forward + backward time per micro-batch;
-//   simulated  partitioner/schedule_simulator's prediction for the same lists and stage times.
+//   simulated  partitioner/schedule_simulator's prediction for the same lists and stage times;
+//   calibrated the same with each stage's fixed cost added: the emulated blocks' tensor ops and
+//              wake-ups, measured per stage in a run of the same plan with (almost) no sleep.
 // Sleeping ranks leave the 2 cores free, as GPU compute would, so the measured overhead is
 // the engine's own: scheduling, messages, autograd bookkeeping and the optimizer.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include <mpi.h>
 #include <CLI/CLI.hpp>
@@ -35,13 +38,25 @@ struct Options {
   double bytes_scale = 0.001;  // activations of MBs instead of GBs
   int steps = 4;               // measured steps per configuration
   int warmup = 2;
+  // The link, as benchmarks/transport_bandwidth measured it on the development VM.
+  double bandwidth_gbs = 6;
+  double latency_us = 5;
+  std::vector<std::string> schedules{"gpipe", "1f1b-flush", "1f1b-stash"};
+  std::vector<int> microbatches{4, 8, 16};
   std::string csv = "benchmarks/results/emulated_vgg16_cpu.csv";
 };
 
-// Stage times from the profile, per micro-batch, in ms (sleeps do not scale with its size).
-StageTimes stage_times(const Profile& profile, const Plan& plan, double time_scale) {
+// Stage times from the profile, per micro-batch, in ms (sleeps do not scale with its size), and
+// the transfer of each stage's activation (and gradient) of the emulated size.
+StageTimes stage_times(const Profile& profile, const Plan& plan, const Options& o) {
+  const double time_scale = o.time_scale;
   StageTimes times;
   for (const StagePlan& stage : plan.stages) {
+    const double bytes =
+        static_cast<double>(profile.blocks[stage.last_block].output_bytes) * o.bytes_scale;
+    const double transfer_ms = o.latency_us / 1e3 + bytes / (o.bandwidth_gbs * 1e9) * 1e3;
+    times.send_forward_ms.push_back(transfer_ms);
+    times.send_backward_ms.push_back(transfer_ms);
     double forward = 0;
     double backward = 0;
     for (std::int64_t b = stage.first_block; b <= stage.last_block; ++b) {
@@ -61,6 +76,10 @@ int run(int argc, char** argv) {
   app.add_option("--time-scale", o.time_scale, "multiplies profiled times");
   app.add_option("--bytes-scale", o.bytes_scale, "multiplies activation and weight bytes");
   app.add_option("--steps", o.steps, "measured steps per configuration");
+  app.add_option("--schedules", o.schedules, "schedules to run");
+  app.add_option("--bandwidth", o.bandwidth_gbs, "link bandwidth for the prediction (GB/s)");
+  app.add_option("--latency", o.latency_us, "link latency for the prediction (us)");
+  app.add_option("--microbatches", o.microbatches, "micro-batch counts to run");
   app.add_option("--csv", o.csv, "results CSV (written by rank 0)");
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(1);
@@ -75,17 +94,40 @@ int run(int argc, char** argv) {
   }
   auto make_model = [&] { return build_emulated_model(o.profile, o.time_scale, o.bytes_scale, 1); };
   const std::string model_name = make_model().name;
+  // The same blocks with sleeps of ~0: what remains is the cost the profile does not have.
+  auto make_sleepless_model = [&] {
+    return build_emulated_model(o.profile, 1e-9, o.bytes_scale, 1);
+  };
+
+  // Per stage, the measured forward and backward ms per micro-batch of `make` under `c`.
+  auto measure_stage_costs = [&](RunConfig c, const Plan& plan,
+                                 const PipelineTrainer::ModelFactory& make) {
+    c.steps = 3;
+    PipelineTrainer trainer(c, plan, make, transport, torch::kCPU);
+    torch::Tensor costs = torch::zeros({2 * stages}, torch::kDouble);
+    for (int step = 1; step <= 3; ++step) {
+      trainer.train_step(step);
+      if (step == 1) continue;  // warm-up
+      const RankStepTimes& t = trainer.last_step_times();
+      costs[trainer.stage()] += t.forward_ms / (2.0 * c.microbatches);
+      costs[stages + trainer.stage()] += t.backward_ms / (2.0 * c.microbatches);
+    }
+    transport.all_reduce_sum(costs);
+    return costs;
+  };
 
   std::optional<CsvWriter> csv;
   if (transport.rank() == 0) {
-    csv.emplace(o.csv, std::vector<std::string>{"schedule", "stages", "microbatches", "t_stage_ms",
-                                                "measured_ms", "ideal_ms", "simulated_ms",
-                                                "measured_over_ideal", "measured_over_simulated"});
-    std::printf("%-11s %3s %3s %10s %10s %10s %10s %8s %8s\n", "schedule", "p", "m", "t_stage",
-                "measured", "ideal", "simulated", "/ideal", "/sim");
+    csv.emplace(o.csv,
+                std::vector<std::string>{"profile", "schedule", "stages", "microbatches",
+                                         "t_stage_ms", "measured_ms", "ideal_ms", "simulated_ms",
+                                         "calibrated_ms", "measured_over_ideal",
+                                         "measured_over_simulated", "measured_over_calibrated"});
+    std::printf("%-11s %3s %3s %9s %9s %9s %9s %10s %7s %7s %7s\n", "schedule", "p", "m", "t_stage",
+                "measured", "ideal", "simulated", "calibrated", "/ideal", "/sim", "/calib");
   }
-  for (const char* schedule : {"gpipe", "1f1b-flush", "1f1b-stash"}) {
-    for (int m : {4, 8, 16}) {
+  for (const std::string& schedule : o.schedules) {
+    for (int m : o.microbatches) {
       RunConfig c;
       c.model = model_name;
       c.schedule = schedule;
@@ -94,17 +136,29 @@ int run(int argc, char** argv) {
       c.steps = o.warmup + o.steps;
       c.lr = 1e-3;
       Plan plan = even_plan_by_bytes(c.model, cost_us, stages, c.schedule, m, 2);
-      StageTimes times = stage_times(profile, plan, o.time_scale);
+      StageTimes times = stage_times(profile, plan, o);
       double t_stage = 0;
       for (int s = 0; s < stages; ++s) {
         t_stage = std::max(t_stage, times.forward_ms[s] + times.backward_ms[s]);
       }
       const bool stash = c.schedule == "1f1b-stash";
       const double ideal = (stash ? m : m + stages - 1) * t_stage;
-      const double simulated =
-          stash ? simulate(make_stash_schedule(stages, m, o.steps, 0), times).step_time_ms / o.steps
-                : simulate(make_schedule(parse_schedule_kind(c.schedule), stages, m), times)
-                      .step_time_ms;
+      auto predict = [&](const StageTimes& stage_times) {
+        return stash ? simulate(make_stash_schedule(stages, m, o.steps, 0), stage_times)
+                               .step_time_ms /
+                           o.steps
+                     : simulate(make_schedule(parse_schedule_kind(c.schedule), stages, m),
+                                stage_times)
+                           .step_time_ms;
+      };
+      const double simulated = predict(times);
+      torch::Tensor fixed = measure_stage_costs(c, plan, make_sleepless_model);
+      StageTimes calibrated_times = times;
+      for (int s = 0; s < stages; ++s) {
+        calibrated_times.forward_ms[s] += fixed[s].item<double>();
+        calibrated_times.backward_ms[s] += fixed[stages + s].item<double>();
+      }
+      const double calibrated = predict(calibrated_times);
 
       PipelineTrainer trainer(c, plan, make_model, transport, torch::kCPU);
       for (int step = 1; step <= o.warmup; ++step) trainer.train_step(step);
@@ -117,11 +171,13 @@ int run(int argc, char** argv) {
               .count() /
           o.steps;
       if (csv) {
-        csv->write_row({std::string(schedule), static_cast<std::int64_t>(stages),
-                        static_cast<std::int64_t>(m), t_stage, measured, ideal, simulated,
-                        measured / ideal, measured / simulated});
-        std::printf("%-11s %3d %3d %10.1f %10.1f %10.1f %10.1f %8.3f %8.3f\n", schedule, stages, m,
-                    t_stage, measured, ideal, simulated, measured / ideal, measured / simulated);
+        csv->write_row({std::filesystem::path(o.profile).stem().string(), schedule,
+                        static_cast<std::int64_t>(stages), static_cast<std::int64_t>(m), t_stage,
+                        measured, ideal, simulated, calibrated, measured / ideal,
+                        measured / simulated, measured / calibrated});
+        std::printf("%-11s %3d %3d %9.1f %9.1f %9.1f %9.1f %10.1f %7.3f %7.3f %7.3f\n",
+                    schedule.c_str(), stages, m, t_stage, measured, ideal, simulated, calibrated,
+                    measured / ideal, measured / simulated, measured / calibrated);
         std::fflush(stdout);
       }
     }
