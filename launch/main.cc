@@ -9,6 +9,8 @@
 #include "common/error.h"
 #include "launch/build_info.h"
 #include "launch/mpi_session.h"
+#include "launch/plan_command.h"
+#include "launch/profile_command.h"
 #include "launch/train_command.h"
 
 namespace {
@@ -25,6 +27,10 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
 
   repipe::TrainCommand train_command;
   CLI::App* train = repipe::add_train_command(app, train_command);
+  repipe::ProfileCommand profile_command;
+  CLI::App* profile = repipe::add_profile_command(app, profile_command);
+  repipe::PlanCommand plan_command;
+  CLI::App* plan = repipe::add_plan_command(app, plan_command);
 
   try {
     app.parse(argc, argv);
@@ -34,6 +40,8 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
     return repipe::kUsageExitCode;
   }
   if (*train) return repipe::run_train_command(*train, train_command, mpi);
+  if (*profile) return repipe::run_profile_command(profile_command);
+  if (*plan) return repipe::run_plan_command(plan_command);
   return repipe::kUsageExitCode;
 }
 

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -79,8 +79,8 @@ void print_table(const Profile& profile) {
     params += static_cast<double>(b.param_bytes);
     activations += static_cast<double>(b.activation_bytes);
   }
-  std::printf("  %4s  %-*s  %11s  %11s  %10s  %10s  %11s\n", "", w, "total", ms_text(forward).c_str(),
-              ms_text(backward).c_str(), "", human_bytes(params).c_str(),
+  std::printf("  %4s  %-*s  %11s  %11s  %10s  %10s  %11s\n", "", w, "total",
+              ms_text(forward).c_str(), ms_text(backward).c_str(), "", human_bytes(params).c_str(),
               human_bytes(activations).c_str());
 }
 
@@ -100,8 +100,8 @@ Profile measure(const ProfileCommand& c) {
   require_at_least("--seq-len", c.seq_len, 0);
   require_at_least("--image-size", c.image_size, 0);
   if (c.precision != "fp32" && c.precision != "bf16") {
-    throw UsageError("flag --precision: expected " + std::string(profile_precisions()) +
-                     ", got '" + c.precision + "'");
+    throw UsageError("flag --precision: expected " + std::string(profile_precisions()) + ", got '" +
+                     c.precision + "'");
   }
   torch::Device device = parse_device(c.device, "flag --device");
   int threads = configure_threads(c.threads);
@@ -147,11 +147,10 @@ CLI::App* add_profile_command(CLI::App& app, ProfileCommand& command) {
       "profile",
       "Measure each block's forward and backward time, output, parameter and activation bytes "
       "(--model), or convert a PipeDream profile graph or profile CSV to repipe's CSV (--profile)");
-  profile->footer("Models: " + zoo_list() +
-                  "\nCSV columns: " + kProfileCsvHeader +
+  profile->footer("Models: " + zoo_list() + "\nCSV columns: " + kProfileCsvHeader +
                   " (times in ms, sizes in bytes for the whole batch)");
   profile->add_option("--model", command.model, "zoo model to measure");
-  CLI::Option* source = profile->add_option(
+  profile->add_option(
       "--profile", command.profile_path,
       "profile to convert: a PipeDream profile graph (a DAG is linearised) or repipe's CSV");
   std::vector<CLI::Option*> measuring = {
@@ -161,8 +160,7 @@ CLI::App* add_profile_command(CLI::App& app, ProfileCommand& command) {
           ->capture_default_str(),
       profile->add_option("--image-size", command.image_size, "CNN input side (0: default)")
           ->capture_default_str(),
-      profile->add_option("--device", command.device, "cpu, cuda or cuda:N")
-          ->capture_default_str(),
+      profile->add_option("--device", command.device, "cpu, cuda or cuda:N")->capture_default_str(),
       profile->add_option("--precision", command.precision, profile_precisions())
           ->capture_default_str(),
       profile->add_option("--repeats", command.repeats, "timed runs per block (median kept)")
@@ -174,7 +172,14 @@ CLI::App* add_profile_command(CLI::App& app, ProfileCommand& command) {
       profile->add_option("--seed", command.seed, "synthetic batch and weights")
           ->capture_default_str(),
   };
-  for (CLI::Option* option : measuring) source->excludes(option);
+  for (CLI::Option* option : measuring) option->group("Measuring a model (--model)");
+  // Which of them were given: run_profile_command refuses them with --profile.
+  profile->callback([&command, measuring] {
+    command.measuring_flags.clear();
+    for (CLI::Option* option : measuring) {
+      if (option->count() > 0) command.measuring_flags.push_back(option->get_name());
+    }
+  });
   profile->add_option("-o,--output", command.output,
                       "profile CSV to write (atomically); without it only the table is printed");
   return profile;
@@ -188,6 +193,10 @@ int run_profile_command(const ProfileCommand& command) {
                                  "convert a profile"
                                : "expected --model NAME (measure a zoo model) or --profile FILE "
                                  "(convert a profile)");
+  }
+  if (has_profile && !command.measuring_flags.empty()) {
+    throw UsageError("flag " + command.measuring_flags.front() +
+                     ": measures a model (--model); --profile converts a profile as it is");
   }
   Profile profile = has_model ? measure(command) : convert(command);
   print_table(profile);

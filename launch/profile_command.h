@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -23,7 +24,8 @@ struct ProfileCommand {
   std::int64_t warmup = 3;
   std::int64_t threads = 0;  // 0: cores / ranks on the node
   std::int64_t seed = 1;
-  std::string output;  // -o: the CSV to write; empty: print the table only
+  std::string output;                        // -o: the CSV to write; empty: print the table only
+  std::vector<std::string> measuring_flags;  // measuring flags given (filled while parsing)
 };
 
 // Adds `profile`; the returned object fills `command` during parsing.

@@ -82,7 +82,9 @@ class CountingAllocator final : public c10::Allocator {
   }
 #endif
 
-  void set_inner(c10::Allocator* inner) { inner_ = inner; }
+  void set_inner(c10::Allocator* inner) {
+    inner_ = inner;
+  }
 
  private:
   c10::Allocator* inner_ = nullptr;

@@ -209,7 +209,9 @@ std::int64_t measure_activation_bytes(const Model& model, Block& block, const Bu
 
 }  // namespace
 
-const char* profile_precisions() { return "fp32 | bf16"; }
+const char* profile_precisions() {
+  return "fp32 | bf16";
+}
 
 std::int64_t tensor_bytes(const torch::Tensor& tensor) {
   if (!tensor.defined()) return 0;

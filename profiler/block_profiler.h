@@ -15,12 +15,12 @@
 namespace repipe {
 
 struct ProfileOptions {
-  std::int64_t batch_size = 32;         // samples per measured forward and backward
-  torch::Device device = torch::kCPU;   // where the blocks run
-  std::string precision = "fp32";       // "fp32" or "bf16"
-  std::int64_t repeats = 10;            // timed runs per block; the median is kept
-  std::int64_t warmup = 3;              // untimed runs per block before them
-  std::uint64_t seed = 1;               // synthetic batch and dropout masks
+  std::int64_t batch_size = 32;        // samples per measured forward and backward
+  torch::Device device = torch::kCPU;  // where the blocks run
+  std::string precision = "fp32";      // "fp32" or "bf16"
+  std::int64_t repeats = 10;           // timed runs per block; the median is kept
+  std::int64_t warmup = 3;             // untimed runs per block before them
+  std::uint64_t seed = 1;              // synthetic batch and dropout masks
   // Called after each block is measured (progress); may be empty.
   std::function<void(std::size_t index, const BlockProfile& block)> on_block;
 };

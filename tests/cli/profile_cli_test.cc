@@ -48,8 +48,8 @@ class ProfileCliTest : public ::testing::Test {
 
 TEST_F(ProfileCliTest, MeasuresAZooModelIntoACsv) {
   std::filesystem::path csv = dir_ / "sub" / "mlp.csv";
-  CommandResult r = run_repipe("profile --model mlp --batch-size 8 --repeats 2 --warmup 1 -o " +
-                               csv.string());
+  CommandResult r =
+      run_repipe("profile --model mlp --batch-size 8 --repeats 2 --warmup 1 -o " + csv.string());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("mlp.fc8"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("total"), std::string::npos) << r.out;
@@ -61,8 +61,7 @@ TEST_F(ProfileCliTest, MeasuresAZooModelIntoACsv) {
   // The CSV is a profile repipe reads: convert it back.
   CommandResult again = run_repipe("profile --profile " + csv.string());
   EXPECT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_NE(again.out.find("8 blocks, batch 8, device cpu, fp32"), std::string::npos)
-      << again.out;
+  EXPECT_NE(again.out.find("8 blocks, batch 8, device cpu, fp32"), std::string::npos) << again.out;
 }
 
 TEST_F(ProfileCliTest, ConvertsAPipeDreamGraphAndSaysHowItWasLinearised) {
@@ -86,7 +85,7 @@ TEST_F(ProfileCliTest, BadInputIsOneLineAndExitCodeTwo) {
   expect_usage_error("profile --model mlp --device cuda:99" + out, "flag --device");
   expect_usage_error("profile --profile " + (dir_ / "absent.csv").string() + out,
                      "no such profile file");
-  expect_usage_error("profile --profile p.csv --batch-size 4" + out, "--batch-size");
+  expect_usage_error("profile --profile p.csv --batch-size 4" + out, "flag --batch-size: measures");
   std::ofstream(dir_ / "file") << "not a folder";
   expect_usage_error("profile --model mlp -o " + (dir_ / "file" / "x.csv").string(), "file");
   expect_usage_error("profile --model mlp -o " + dir_.string(), "is a folder");
