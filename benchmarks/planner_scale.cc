@@ -1,12 +1,14 @@
 // benchmarks/planner_scale.cc: how long the planners take at scale. Goals (DESIGN: plans for
 // 64 to 1024 GPUs): 2,048 blocks onto 1,024 straight stages < 1 s; PipeDream's optimizer with
-// replication on 64 GPUs < 1 s. Google Benchmark when it was found, else a plain timed main.
+// replication on 64 GPUs < 1 s; simulating 1,024 stages x 4,096 micro-batches < 10 s. Google
+// Benchmark when it was found, else a plain timed main.
 #include <chrono>
 #include <cstdio>
 #include <random>
 
 #include "partitioner/cost_model.h"
 #include "partitioner/pipedream_planner.h"
+#include "partitioner/schedule_simulator.h"
 #include "partitioner/straight_planner.h"
 
 #ifdef REPIPE_WITH_GOOGLE_BENCHMARK
@@ -53,10 +55,29 @@ PipeDreamResult plan_replicated(int blocks, int gpus) {
   return plan_pipedream(cost, options, request);
 }
 
+// One 1F1B step of `stages` x `microbatches`, unequal stages, with link transfers.
+double simulate_step(int stages, int microbatches) {
+  StageTimes times = uniform_stage_times(stages, 1.0, 2.0);
+  for (int s = 0; s < stages; s += 5) times.forward_ms[s] = 1.5;
+  times.send_ms = 0.1;
+  return simulate(make_schedule(ScheduleKind::k1F1BFlush, stages, microbatches), times)
+      .step_time_ms;
+}
+
 }  // namespace
 }  // namespace repipe
 
 #ifdef REPIPE_WITH_GOOGLE_BENCHMARK
+
+static void BM_Simulator(benchmark::State& state) {
+  const auto stages = static_cast<int>(state.range(0));
+  const auto microbatches = static_cast<int>(state.range(1));
+  for (auto _ : state) benchmark::DoNotOptimize(repipe::simulate_step(stages, microbatches));
+}
+BENCHMARK(BM_Simulator)
+    ->ArgNames({"stages", "microbatches"})
+    ->Args({1024, 4096})
+    ->Unit(benchmark::kMillisecond);
 
 static void BM_StraightPlanner(benchmark::State& state) {
   const auto blocks = static_cast<int>(state.range(0));
@@ -96,6 +117,7 @@ int main() {
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     std::printf("%-55s %8.3f s\n", what, took.count());
   };
+  time("simulate: 1024 stages x 4096 micro-batches", [] { repipe::simulate_step(1024, 4096); });
   time("straight: 2048 blocks, 1024 stages, no simulation",
        [] { repipe::plan_straight(2048, 1024, 1024, false); });
   time("straight: 2048 blocks, 1024 stages, 1024 micro-batches",

@@ -11,6 +11,7 @@
 #include "launch/mpi_session.h"
 #include "launch/plan_command.h"
 #include "launch/profile_command.h"
+#include "launch/simulate_command.h"
 #include "launch/train_command.h"
 
 namespace {
@@ -31,6 +32,8 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
   CLI::App* profile = repipe::add_profile_command(app, profile_command);
   repipe::PlanCommand plan_command;
   CLI::App* plan = repipe::add_plan_command(app, plan_command);
+  repipe::SimulateCommand simulate_command;
+  CLI::App* simulate = repipe::add_simulate_command(app, simulate_command);
 
   try {
     app.parse(argc, argv);
@@ -42,6 +45,7 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
   if (*train) return repipe::run_train_command(*train, train_command, mpi);
   if (*profile) return repipe::run_profile_command(profile_command);
   if (*plan) return repipe::run_plan_command(plan_command);
+  if (*simulate) return repipe::run_simulate_command(simulate_command);
   return repipe::kUsageExitCode;
 }
 

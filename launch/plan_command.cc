@@ -7,7 +7,6 @@
 
 #include "common/error.h"
 #include "common/text_format.h"
-#include "common/units.h"
 #include "partitioner/baseline_planners.h"
 #include "partitioner/pipedream_planner.h"
 #include "partitioner/plan.h"
@@ -15,26 +14,6 @@
 
 namespace repipe {
 namespace {
-
-Cluster cluster_for(const PlanCommand& c, int devices) {
-  Link link{parse_rate(c.bandwidth, "--bandwidth"), parse_seconds(c.latency, "--latency")};
-  Cluster cluster = uniform_cluster(devices, parse_bytes(c.memory, "--memory"), link);
-  cluster.speed.assign(devices, 1.0);
-  for (const std::string& spec : c.speeds) {
-    int device = -1;
-    double factor = 0;
-    char tail = 0;
-    if (std::sscanf(spec.c_str(), "%d:%lf%c", &device, &factor, &tail) != 2 || device < 0 ||
-        device >= devices || !(factor > 0) || !std::isfinite(factor)) {
-      throw UsageError("--speed: expected I:F with a device I in 0.." +
-                       std::to_string(devices - 1) +
-                       " and a factor F > 0 (0.5: half speed), got '" + spec + "'");
-    }
-    cluster.speed[static_cast<std::size_t>(device)] = factor;
-  }
-  validate_cluster(cluster);
-  return cluster;
-}
 
 int optimizer_copies(const std::string& optimizer) {
   if (optimizer == "sgd") return 1;  // momentum
@@ -85,10 +64,7 @@ CLI::App* add_plan_command(CLI::App& app, PlanCommand& command) {
   plan->add_option("--microbatches", command.microbatches, "micro-batches per step (0: stages)");
   plan->add_option("--microbatch-size", command.microbatch_size,
                    "samples per micro-batch (0: the profile's batch size)");
-  plan->add_option("--speed", command.speeds, "I:F: device I runs at F times normal speed");
-  plan->add_option("--memory", command.memory, "memory per device, e.g. 16GiB (0: unlimited)");
-  plan->add_option("--bandwidth", command.bandwidth, "link bandwidth, e.g. 12GB/s, or inf");
-  plan->add_option("--latency", command.latency, "link latency, e.g. 10us");
+  command.cluster.add_to(*plan);
   plan->add_option("--optimizer", command.optimizer, "sgd | adam | adamw (memory estimate)");
   plan->add_option("-o,--output", command.output, "the plan TOML to write");
   return plan;
@@ -102,7 +78,7 @@ int run_plan_command(const PlanCommand& c) {
   const int devices = c.stages > 0 ? c.stages : c.gpus;
   TrainingSetup setup{parse_schedule_kind(c.schedule),
                       c.microbatches > 0 ? c.microbatches : devices, optimizer_copies(c.optimizer)};
-  CostModel cost(profile, cluster_for(c, devices), setup);
+  CostModel cost(profile, c.cluster.cluster(devices), setup);
   PlanRequest request;
   request.model = c.model.empty() ? "emulated:" + c.profile_path : c.model;
   request.stages = devices;

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "launch/cluster_flags.h"
+
 namespace CLI {
 class App;
 }
@@ -21,10 +23,7 @@ struct PlanCommand {
   std::string schedule = "1f1b-flush";
   int microbatches = 0;              // 0: the number of stages (or GPUs)
   std::int64_t microbatch_size = 0;  // 0: the profile's batch size, or 1
-  std::vector<std::string> speeds;   // --speed I:F
-  std::string memory = "0";          // per device; 0: unlimited
-  std::string bandwidth = "inf";
-  std::string latency = "0";
+  ClusterFlags cluster;
   std::string optimizer = "sgd";  // sgd | adam | adamw: optimizer state in the memory estimate
   std::string output;             // -o: the plan TOML
 };

@@ -41,12 +41,22 @@ class Simulator {
   SimulationResult run() {
     // Each stage's clock only moves forward and a RECV waits for a time already fixed by its
     // SEND, so the order in which stages are advanced does not change the result.
+    // Event-driven: a stage runs until it blocks on a message, and is woken when that message
+    // is sent; so the work is linear in the number of actions, not stages x passes.
+    for (int s = 0; s < stages_; ++s) {
+      ready_.push_back(s);
+      if (done(s)) ++finished_stages_;  // an empty list
+    }
     while (!finished()) {
-      bool progress = false;
-      for (int s = 0; s < stages_; ++s) {
-        while (!done(s) && try_execute(s)) progress = true;
+      while (!ready_.empty()) {
+        const int s = ready_.back();
+        ready_.pop_back();
+        while (!done(s) && try_execute(s)) {
+        }
       }
-      if (!progress && !release_tied_barrier()) throw_deadlock();
+      if (finished()) break;
+      if (!release_tied_barrier()) throw_deadlock();
+      for (int s = 0; s < stages_; ++s) ready_.push_back(s);
     }
     result_.step_time_ms = *std::max_element(clock_.begin(), clock_.end());
     result_.busy_ms = busy_;
@@ -76,12 +86,7 @@ class Simulator {
 
  private:
   bool done(int s) const { return next_[s] >= static_cast<int>(schedule_[s].size()); }
-  bool finished() const {
-    for (int s = 0; s < stages_; ++s) {
-      if (!done(s)) return false;
-    }
-    return true;
-  }
+  bool finished() const { return finished_stages_ == stages_; }
   const Action& current(int s) const { return schedule_[s][next_[s]]; }
 
   // Runs the stage's next action for `duration` from `start`, then moves to the next one.
@@ -91,6 +96,7 @@ class Simulator {
     clock_[s] = start + duration;
     busy_[s] += duration;
     ++next_[s];
+    if (done(s)) ++finished_stages_;
   }
 
   // The link from stage s forward (to s + 1) or backward (to s - 1) carries one message at a
@@ -106,6 +112,7 @@ class Simulator {
     link_free = arrival;
     const bool fresh =
         messages_.emplace(MessageKey{gradient, to_stage, microbatch}, arrival).second;
+    ready_.push_back(to_stage);  // it may be waiting for this message
     REPIPE_CHECK(fresh, to_string(current(s)) << " sends a message already in flight");
     complete(s, clock_[s], 0.0);
   }
@@ -187,10 +194,12 @@ class Simulator {
   const Schedule& schedule_;
   const StageTimes& times_;
   int stages_;
-  std::vector<int> next_;                          // [stage] index of the next action to run
-  std::vector<double> clock_;                      // [stage] when its last action finished
-  std::vector<double> busy_;                       // [stage]
-  std::map<MessageKey, double> messages_;          // sent, not yet received -> arrival time
+  std::vector<int> next_;                  // [stage] index of the next action to run
+  std::vector<double> clock_;              // [stage] when its last action finished
+  std::vector<double> busy_;               // [stage]
+  std::map<MessageKey, double> messages_;  // sent, not yet received -> arrival time
+  std::vector<int> ready_;                 // stages that may be able to run
+  int finished_stages_ = 0;
   std::vector<double> link_free_forward_;          // [stage] when its link to s + 1 is free
   std::vector<double> link_free_backward_;         // [stage] when its link to s - 1 is free
   std::vector<std::map<int, int>> in_flight_;      // [stage] micro-batch -> weight version used

@@ -141,11 +141,32 @@ Plan straight_plan_from_starts(const std::vector<std::int64_t>& first_blocks,
   return plan;
 }
 
+StageTimes stage_times_for_simulation(const CostModel& cost, const PlanEstimate& estimate) {
+  StageTimes times;
+  const std::vector<StageEstimate>& stages = estimate.stages;
+  for (std::size_t s = 0; s < stages.size(); ++s) {
+    const StageEstimate& e = stages[s];
+    const double forward = e.compute_ms * cost.forward_fraction(e.first_block, e.last_block);
+    times.forward_ms.push_back(forward);
+    times.backward_ms.push_back(e.compute_ms - forward);
+    // Stage s sends its activation to s + 1 and its input gradient (the bytes of stage
+    // s - 1's output) to s - 1.
+    times.send_forward_ms.push_back(
+        s + 1 < stages.size() ? cost.message_ms(e.last_block, e.device, stages[s + 1].device) : 0);
+    times.send_backward_ms.push_back(
+        s > 0 ? cost.message_ms(stages[s - 1].last_block, e.device, stages[s - 1].device) : 0);
+    times.activation_bytes.push_back(
+        static_cast<double>(cost.activation_bytes(e.first_block, e.last_block)));
+    times.param_bytes.push_back(static_cast<double>(cost.param_bytes(e.first_block, e.last_block)));
+  }
+  times.optimizer_states = cost.training_setup().optimizer_state_copies;
+  return times;
+}
+
 PlanEstimate estimate_straight_plan(const CostModel& cost, const Plan& plan, bool simulate) {
   PlanEstimate estimate;
   const auto stages = static_cast<int>(plan.stages.size());
   REPIPE_CHECK(stages >= 1, "a plan without stages");
-  double max_message_ms = 0;
   double latency_ms = 0;
   double compute_total_ms = 0;
   for (int s = 0; s < stages; ++s) {
@@ -168,7 +189,6 @@ PlanEstimate estimate_straight_plan(const CostModel& cost, const Plan& plan, boo
     if (s + 1 < stages) {
       const int next = plan.stages[s + 1].ranks.front();
       e.boundary_ms = cost.boundary_ms(e.last_block, e.device, next);
-      max_message_ms = std::max(max_message_ms, cost.message_ms(e.last_block, e.device, next));
     }
     e.memory_bytes = cost.stage_memory_bytes(e.first_block, e.last_block, s, stages);
     e.memory_limit = cost.cluster().memory_of(e.device);
@@ -180,13 +200,7 @@ PlanEstimate estimate_straight_plan(const CostModel& cost, const Plan& plan, boo
   }
   const int microbatches = cost.training_setup().microbatches;
   if (simulate) {
-    StageTimes times;
-    for (const StageEstimate& e : estimate.stages) {
-      const double forward = e.compute_ms * cost.forward_fraction(e.first_block, e.last_block);
-      times.forward_ms.push_back(forward);
-      times.backward_ms.push_back(e.compute_ms - forward);
-    }
-    times.send_ms = max_message_ms;
+    StageTimes times = stage_times_for_simulation(cost, estimate);
     const SimulationResult result = repipe::simulate(
         make_schedule(cost.training_setup().schedule, stages, microbatches), times);
     estimate.step_time_ms = result.step_time_ms;

@@ -22,6 +22,7 @@
 
 #include "partitioner/cost_model.h"
 #include "partitioner/plan.h"
+#include "partitioner/schedule_simulator.h"
 
 namespace repipe {
 
@@ -67,9 +68,13 @@ struct PlanEstimate {
 
 // Evaluates a plan whose stages each run on one rank (the rank is the device). The simulation
 // uses the cost model's schedule and micro-batches, each stage's compute split into forward and
-// backward by the profile's ratio, and one send_ms for all messages: the largest boundary's
-// message (StageTimes has a single send_ms). Not a straight plan: UsageError.
+// backward by the profile's ratio, and every message's own transfer time (latency + bytes /
+// bandwidth of its link). Not a straight plan: UsageError.
 PlanEstimate estimate_straight_plan(const CostModel& cost, const Plan& plan, bool simulate = true);
+
+// The simulator's input for an estimated plan: each stage's forward and backward ms, the
+// transfer time of every message it sends, and its activation and parameter bytes.
+StageTimes stage_times_for_simulation(const CostModel& cost, const PlanEstimate& estimate);
 
 // The optimal straight plan (see the file comment), with plan.prediction filled from
 // estimate_straight_plan(). Throws UsageError for request.stages < 1, more stages than blocks or

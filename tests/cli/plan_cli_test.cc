@@ -64,6 +64,40 @@ TEST_F(PlanCliTest, ASlowedDeviceGetsFewerBlocks) {
       << even.out << slow.out;
 }
 
+TEST_F(PlanCliTest, SimulateWritesThePredictedTimelineOfAPlan) {
+  const std::string plan = (dir_ / "plan.toml").string();
+  ASSERT_EQ(
+      run_repipe("plan --profile " + kVgg16 + " --stages 4 --microbatches 6 -o " + plan).exit_code,
+      0);
+  const std::string trace = (dir_ / "predicted.json").string();
+  CommandResult r = run_repipe("simulate --plan " + plan + " --profile " + kVgg16 +
+                               " --bandwidth 12GB/s -o " + trace);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("predicted step"), std::string::npos) << r.out;
+  std::string json = read_text(trace);
+  std::size_t stages = 0;
+  for (std::size_t at = json.find("thread_name"); at != std::string::npos;
+       at = json.find("thread_name", at + 1)) {
+    ++stages;
+  }
+  EXPECT_EQ(stages, 4u);
+  // One forward per micro-batch per stage: 6 x 4 "F" events.
+  std::size_t forwards = 0;
+  for (int s = 0; s < 4; ++s) {
+    for (int i = 0; i < 6; ++i) {
+      if (json.find("\"name\":\"" + std::to_string(s) + "F" + std::to_string(i) + "\"") !=
+          std::string::npos) {
+        ++forwards;
+      }
+    }
+  }
+  EXPECT_EQ(forwards, 24u);
+  // A plan that does not cover the profile's blocks.
+  CommandResult wrong = run_repipe("simulate --plan " + std::string(REPIPE_SOURCE_DIR) +
+                                   "/configs/plans/mlp-4stages.toml --profile " + kVgg16);
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.err;
+}
+
 TEST_F(PlanCliTest, BadInputExits2AndImpossibleMemoryExits1WithTheSmallestThatFits) {
   CommandResult neither = run_repipe("plan --profile " + kVgg16);
   EXPECT_EQ(neither.exit_code, 2);

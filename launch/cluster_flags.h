@@ -1,0 +1,27 @@
+// launch/cluster_flags.h: the flags that describe devices and links, shared by `repipe plan` and
+// `repipe simulate`: --speed I:F, --memory, --bandwidth, --latency.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "partitioner/cost_model.h"
+
+namespace CLI {
+class App;
+}
+
+namespace repipe {
+
+struct ClusterFlags {
+  std::vector<std::string> speeds;  // --speed I:F
+  std::string memory = "0";         // per device; 0: unlimited
+  std::string bandwidth = "inf";
+  std::string latency = "0";
+
+  void add_to(CLI::App& command);
+  // `devices` devices as the flags describe them; bad text is a UsageError naming the flag.
+  Cluster cluster(int devices) const;
+};
+
+}  // namespace repipe
