@@ -23,12 +23,6 @@
 namespace repipe {
 namespace {
 
-std::string zoo_list() {
-  std::string list;
-  for (const std::string& name : zoo_model_names()) list += (list.empty() ? "" : ", ") + name;
-  return list;
-}
-
 void require_at_least(const char* flag, std::int64_t value, std::int64_t least) {
   if (value < least) {
     throw UsageError(std::string("flag ") + flag + ": expected an integer >= " +
@@ -147,7 +141,7 @@ CLI::App* add_profile_command(CLI::App& app, ProfileCommand& command) {
       "profile",
       "Measure each block's forward and backward time, output, parameter and activation bytes "
       "(--model), or convert a PipeDream profile graph or profile CSV to repipe's CSV (--profile)");
-  profile->footer("Models: " + zoo_list() + "\nCSV columns: " + kProfileCsvHeader +
+  profile->footer("Models: " + zoo_model_list() + "\nCSV columns: " + kProfileCsvHeader +
                   " (times in ms, sizes in bytes for the whole batch)");
   profile->add_option("--model", command.model, "zoo model to measure");
   profile->add_option(

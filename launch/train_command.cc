@@ -19,12 +19,6 @@
 namespace repipe {
 namespace {
 
-std::string zoo_list() {
-  std::string list;
-  for (const std::string& name : zoo_model_names()) list += (list.empty() ? "" : ", ") + name;
-  return list;
-}
-
 // Defaults < --config file < flags (validated by the caller, after a plan file's settings).
 ResolvedConfig resolve(CLI::App& train, const TrainCommand& command) {
   ResolvedConfig config;
@@ -113,7 +107,7 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& command) {
   CLI::App* train = app.add_subcommand(
       "train", "Train a model from the zoo (one process: the single-stage reference trainer)");
   train->footer(
-      "Models: " + zoo_list() +
+      "Models: " + zoo_model_list() +
       ", emulated:PROFILE (a profile CSV or PipeDream graph; --time-scale, --bytes-scale)" +
       "\nEvery key of a --config TOML file is also a flag (batch_size = --batch-size); "
       "flags override the file.");

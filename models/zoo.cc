@@ -59,13 +59,20 @@ const std::vector<std::string>& zoo_model_names() {
   return names;
 }
 
+std::string zoo_model_list() {
+  std::string list;
+  for (const std::string& name : zoo_model_names()) {
+    if (!list.empty()) list += ", ";
+    list += name;
+  }
+  return list;
+}
+
 Model build_model(const std::string& name, const ModelOptions& options) {
   for (const auto& [entry_name, builder] : registry()) {
     if (entry_name == name) return builder(options);
   }
-  std::string list;
-  for (const std::string& n : zoo_model_names()) list += (list.empty() ? "" : ", ") + n;
-  throw UsageError("unknown model '" + name + "' (the zoo has: " + list + ")");
+  throw UsageError("unknown model '" + name + "' (the zoo has: " + zoo_model_list() + ")");
 }
 
 }  // namespace repipe

@@ -18,6 +18,9 @@ struct ModelOptions {
 // Names accepted by build_model, in the order `--help` lists them.
 const std::vector<std::string>& zoo_model_names();
 
+// The names, comma-separated, for help texts and errors.
+std::string zoo_model_list();
+
 // Builds the whole model; an unknown name is a UsageError listing the zoo.
 Model build_model(const std::string& name, const ModelOptions& options);
 

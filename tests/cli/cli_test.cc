@@ -11,27 +11,7 @@
 namespace repipe::testing {
 namespace {
 
-class CliTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           (std::string("repipe_cli_test_") +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
-            std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  // A bad command: exit code 2 and exactly one line on stderr that contains `expected`.
-  void expect_usage_error(const std::string& args, const std::string& expected) {
-    CommandResult r = run_repipe(args);
-    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
-    EXPECT_NE(r.err.find(expected), std::string::npos) << args << "\nstderr: " << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\nstderr: " << r.err;
-  }
-
-  std::filesystem::path dir_;
-};
+using CliTest = CommandTest;
 
 // metrics.csv without the timing columns (samples_per_s, step_ms), which vary run to run.
 std::string metrics_without_timing(const std::filesystem::path& path) {

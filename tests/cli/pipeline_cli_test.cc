@@ -17,20 +17,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class PipelineCliTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           (std::string("repipe_pipeline_cli_") +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
-            std::to_string(::getpid()));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::filesystem::path dir_;
-};
+using PipelineCliTest = CommandTest;
 
 // Column `column` of a CSV file, header first.
 std::vector<std::string> csv_column(const std::filesystem::path& path, std::size_t column) {

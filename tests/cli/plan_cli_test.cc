@@ -12,18 +12,7 @@ namespace {
 const std::string kVgg16 =
     std::string(REPIPE_SOURCE_DIR) + "/configs/profiles/pipedream-vgg16-graph.txt";
 
-class PlanCliTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           (std::string("repipe_plan_cli_") +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
-            std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::filesystem::path dir_;
-};
+using PlanCliTest = CommandTest;
 
 TEST_F(PlanCliTest, ThePlanTrainsAsItIsUnderMpirun) {
   const std::string plan = (dir_ / "plan.toml").string();

@@ -7,6 +7,9 @@
 #include <sstream>
 #include <string>
 
+#include <algorithm>
+
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,5 +60,30 @@ inline std::string mpirun_repipe(int ranks, const std::string& args) {
   return std::string(REPIPE_SOURCE_DIR) + "/scripts/mpirun.sh -np " + std::to_string(ranks) + " " +
          repipe_binary() + " " + args;
 }
+
+// A test with its own empty folder dir_ (removed afterwards), named after the test.
+class CommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           (std::string("repipe_") +
+            ::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name() + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+            std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // A bad command: exit code 2 and exactly one line on stderr that contains `expected`.
+  void expect_usage_error(const std::string& args, const std::string& expected) {
+    CommandResult r = run_repipe(args);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(expected), std::string::npos) << args << "\nstderr: " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\nstderr: " << r.err;
+  }
+
+  std::filesystem::path dir_;
+};
 
 }  // namespace repipe::testing
