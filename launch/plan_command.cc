@@ -98,7 +98,15 @@ int run_plan_command(const PlanCommand& c) {
       throw UsageError("--algorithm: with --gpus, expected pipedream, got '" + c.algorithm + "'");
     }
     PipeDreamOptions options;
-    options.levels = {{devices, cost.cluster().intra_node.bandwidth_bytes_per_s}};
+    // PipeDream's levels: devices within a node, then nodes.
+    const Cluster& cluster = cost.cluster();
+    const int per_node = cluster.devices_per_node;
+    if (per_node > 0 && devices > per_node && devices % per_node == 0) {
+      options.levels = {{per_node, cluster.intra_node.bandwidth_bytes_per_s},
+                        {devices / per_node, cluster.inter_node.bandwidth_bytes_per_s}};
+    } else {
+      options.levels = {{devices, cluster.intra_node.bandwidth_bytes_per_s}};
+    }
     options.memory_size_bytes = static_cast<double>(cost.cluster().memory_of(0));
     PipeDreamResult result = plan_pipedream(cost, options, request);
     plan = result.plan;
