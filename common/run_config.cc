@@ -77,10 +77,16 @@ const std::vector<ConfigKey>& run_config_keys() {
       {"eval_batches", "held-out batches per evaluation", I{&RunConfig::eval_batches}},
       {"output", "run directory (run.toml, metrics.csv); empty: write nothing",
        S{&RunConfig::output}},
-      {"checkpoint_every", "write OUTPUT/checkpoints/step-N every N steps and at the end (0: never)",
+      {"checkpoint_every",
+       "write OUTPUT/checkpoints/step-N every N steps and at the end (0: never)",
        I{&RunConfig::checkpoint_every}},
       {"resume", "resume from this checkpoint directory (any plan or stage count)",
        S{&RunConfig::resume}},
+      {"inject",
+       "slow a rank down: rank=R,factor=F,from=STEP,to=STEP (repeatable; ';' in a config file)",
+       S{&RunConfig::inject}},
+      {"monitor_every", "steps between exchanges of per-stage compute times (pipeline)",
+       I{&RunConfig::monitor_every}},
       {"device", "cpu | cuda | cuda:N", S{&RunConfig::device}},
       {"threads", "intra-op threads per process (0: cores / ranks on this node)",
        I{&RunConfig::threads}},
@@ -195,6 +201,7 @@ void validate_config(const ResolvedConfig& config) {
   require(c.grad_clip >= 0, config, "grad_clip", "expected a non-negative number");
   require(c.eval_every >= 0, config, "eval_every", "expected a non-negative integer");
   require(c.eval_batches > 0, config, "eval_batches", "expected a positive integer");
+  require(c.monitor_every > 0, config, "monitor_every", "expected a positive integer");
   require(c.in_flight >= 0, config, "in_flight", "expected a non-negative integer");
   require(c.time_scale > 0, config, "time_scale", "expected a positive number");
   require(c.bytes_scale > 0, config, "bytes_scale", "expected a positive number");

@@ -41,13 +41,15 @@ struct RunConfig {
   std::int64_t steps = 100;
   std::int64_t seed = 1;
   // Evaluation and output.
-  std::int64_t eval_every = 0;    // evaluate every N steps (and after the last); 0 = never
-  std::int64_t eval_batches = 4;  // held-out batches per evaluation
-  std::string output;             // run directory; empty = write nothing
+  std::int64_t eval_every = 0;        // evaluate every N steps (and after the last); 0 = never
+  std::int64_t eval_batches = 4;      // held-out batches per evaluation
+  std::string output;                 // run directory; empty = write nothing
   std::int64_t checkpoint_every = 0;  // write OUTPUT/checkpoints/step-N every N steps; 0 = never
   std::string resume;                 // checkpoint directory to resume from
-  std::string device = "cpu";     // cpu | cuda | cuda:N
-  std::int64_t threads = 0;       // intra-op threads; 0 = cores / ranks on this node
+  std::string inject;                 // slowdowns: "rank=1,factor=2.5,from=200,to=600"; ';'
+  std::int64_t monitor_every = 10;    // steps between exchanges of per-stage compute times
+  std::string device = "cpu";         // cpu | cuda | cuda:N
+  std::int64_t threads = 0;           // intra-op threads; 0 = cores / ranks on this node
 };
 
 using ConfigValue = std::variant<std::string, std::int64_t, double>;

@@ -10,6 +10,7 @@
 #include "common/atomic_file.h"
 #include "common/csv_writer.h"
 #include "common/error.h"
+#include "common/precise_sleep.h"
 #include "common/progress.h"
 #include "engine/checkpoint.h"
 #include "engine/gradients.h"
@@ -121,7 +122,8 @@ PipelineTrainer::PipelineTrainer(const RunConfig& config, const Plan& plan,
       data_(model_.sample, static_cast<std::uint64_t>(config.seed)),
       optimizer_(optimizer_config(config)),
       lr_(lr_schedule(config)),
-      timeout_(kTimeout) {
+      timeout_(kTimeout),
+      injections_(parse_slowdown_injections(config.inject)) {
   stage_ = plan_.stage_of_rank(transport_.rank());
   REPIPE_CHECK(stage_ >= 0, "rank " << transport_.rank() << " has no stage");
   stages_ = static_cast<int>(plan_.stages.size());
@@ -252,6 +254,17 @@ StepResult PipelineTrainer::train_step(std::int64_t step) {
   return result;
 }
 
+double PipelineTrainer::slow_down(double compute_ms, std::int64_t step) {
+  const double factor = slowdown_factor(injections_, transport_.rank(), step);
+  if (factor <= 1) return 0;
+  auto start = Clock::now();
+  sleep_precisely(
+      std::chrono::nanoseconds(static_cast<std::int64_t>((factor - 1) * compute_ms * 1e6)));
+  const double slept = ms_since(start);
+  times_.injected_ms += slept;
+  return slept;
+}
+
 void PipelineTrainer::flush_sends() {
   auto start = Clock::now();
   for (OutgoingBundle& out : outgoing_) out.wait(timeout_, "sending to a neighbour stage");
@@ -337,7 +350,9 @@ void PipelineTrainer::forward(std::int64_t g) {
   } else {
     mb.output = std::move(x);
   }
-  times_.forward_ms += ms_since(start);
+  ++times_.microbatches;
+  const double compute_ms = ms_since(start);
+  times_.forward_ms += compute_ms + slow_down(compute_ms, step);
 }
 
 void PipelineTrainer::backward(std::int64_t g) {
@@ -346,7 +361,8 @@ void PipelineTrainer::backward(std::int64_t g) {
     auto start = Clock::now();
     (mb.loss / static_cast<double>(m_)).backward();
     mb.loss = torch::Tensor();
-    times_.backward_ms += ms_since(start);
+    const double compute_ms = ms_since(start);
+    times_.backward_ms += compute_ms + slow_down(compute_ms, g / m_ + 1);
   } else {
     Bundle grads = wait_bundle(mb.grad_ticket, rank_of(g, stage_ + 1),
                                "stage " + std::to_string(stage_) +
@@ -362,7 +378,8 @@ void PipelineTrainer::backward(std::int64_t g) {
     }
     if (!outputs.empty()) torch::autograd::backward(outputs, output_grads);
     mb.output.clear();
-    times_.backward_ms += ms_since(start);
+    const double compute_ms = ms_since(start);
+    times_.backward_ms += compute_ms + slow_down(compute_ms, g / m_ + 1);
   }
   if (versions_) versions_->release(mb.version_slot, blocks_);
 }
@@ -530,11 +547,23 @@ void PipelineTrainer::run() {
   if (!config_.output.empty()) {
     if (rank == 0) write_file_atomically(dir / "run.toml", config_to_toml(config_));
     if (reports()) metrics.emplace(dir / "metrics.csv");
-    rank_csv.emplace(dir / "ranks" / ("rank" + std::to_string(rank) + ".csv"),
-                     std::vector<std::string>{"step", "stage", "forward_ms", "backward_ms",
-                                              "comm_ms", "idle_ms", "step_ms", "weight_versions"});
+    rank_csv.emplace(
+        dir / "ranks" / ("rank" + std::to_string(rank) + ".csv"),
+        std::vector<std::string>{"step", "stage", "forward_ms", "backward_ms", "comm_ms", "idle_ms",
+                                 "step_ms", "weight_versions", "injected_ms"});
   }
   const std::int64_t first_step = config_.resume.empty() ? 1 : resume_from(config_.resume) + 1;
+  // The monitor: every monitor_every steps all ranks add up, per stage, the compute time and
+  // the micro-batches of the window (one all-reduce, no star through a rank); rank 0 writes
+  // monitor.csv with each stage's compute per micro-batch against the first window's.
+  std::optional<CsvWriter> monitor_csv;
+  if (rank == 0 && !config_.output.empty()) {
+    monitor_csv.emplace(dir / "monitor.csv",
+                        std::vector<std::string>{"step", "stage", "compute_ms_per_microbatch",
+                                                 "baseline_ms", "slowdown"});
+  }
+  torch::Tensor window = torch::zeros({2 * stages_}, torch::kDouble);
+  std::vector<double> baseline(static_cast<std::size_t>(stages_), 0.0);
   std::optional<Progress> progress;
   if (rank == 0) progress.emplace("step", config_.steps);
   for (std::int64_t step = first_step; step <= config_.steps; ++step) {
@@ -554,11 +583,27 @@ void PipelineTrainer::run() {
         (step % config_.checkpoint_every == 0 || step == config_.steps)) {
       write_checkpoint(step);
     }
+    if (step > first_step) {  // the first step warms up (allocations, first touch)
+      window[stage_] += t.forward_ms + t.backward_ms;
+      window[stages_ + stage_] += t.microbatches;
+    }
+    if (step % config_.monitor_every == 0 || step == config_.steps) {
+      transport_.all_reduce_sum(window);
+      for (int s = 0; s < stages_ && monitor_csv; ++s) {
+        const double count = window[stages_ + s].item<double>();
+        const double per_microbatch = count > 0 ? window[s].item<double>() / count : 0.0;
+        double& base = baseline[static_cast<std::size_t>(s)];
+        if (base == 0) base = per_microbatch;
+        monitor_csv->write_row({step, static_cast<std::int64_t>(s), per_microbatch, base,
+                                base > 0 ? per_microbatch / base : 1.0});
+      }
+      window.zero_();
+    }
     if (metrics) metrics->write(row);
     if (rank_csv) {
       rank_csv->write_row({step, static_cast<std::int64_t>(stage_), t.forward_ms, t.backward_ms,
                            t.comm_ms, t.idle_ms, t.step_ms,
-                           static_cast<std::int64_t>(t.weight_versions)});
+                           static_cast<std::int64_t>(t.weight_versions), t.injected_ms});
     }
     if (progress) {
       char detail[96];

@@ -29,6 +29,7 @@
 #include "engine/lr_schedule.h"
 #include "engine/optimizer.h"
 #include "engine/reference_trainer.h"
+#include "engine/slowdown_injection.h"
 #include "engine/trace.h"
 #include "engine/transport/transport.h"
 #include "engine/weight_versions.h"
@@ -42,8 +43,10 @@ namespace repipe {
 struct RankStepTimes {
   double forward_ms = 0;
   double backward_ms = 0;
-  double comm_ms = 0;  // posting sends and receives, all-reducing gradients, norms and losses
-  double idle_ms = 0;  // blocked, waiting for a neighbour's message
+  double comm_ms = 0;      // posting sends and receives, all-reducing gradients, norms and losses
+  double idle_ms = 0;      // blocked, waiting for a neighbour's message
+  double injected_ms = 0;  // slept for an injected slowdown (inside forward_ms and backward_ms)
+  int microbatches = 0;    // forwards this rank ran
   double step_ms = 0;
   int weight_versions = 1;  // weight versions held at once (1f1b-stash), at most this step
 };
@@ -107,6 +110,9 @@ class PipelineTrainer {
   void reduce_gradients_across_replicas();
   void optimizer_step(std::int64_t step, StepResult& result);
   void flush_sends();
+  // Sleeps off an injected slowdown of the compute that took `compute_ms` at `step`; returns the
+  // time slept.
+  double slow_down(double compute_ms, std::int64_t step);
   Bundle microbatch_data(std::int64_t g, bool targets);
   Bundle wait_bundle(std::int64_t ticket, int peer, const std::string& what);
 
@@ -130,6 +136,7 @@ class PipelineTrainer {
   std::chrono::milliseconds timeout_;
   std::unique_ptr<WeightVersions> versions_;  // 1f1b-stash
   std::int64_t updates_ = 0;                  // optimizer steps applied (the weight version)
+  std::vector<SlowdownInjection> injections_;
 
   // The schedule segment in flight: steps [first, last] without a flush, and this rank's
   // actions of it (micro-batches numbered from the segment's start).

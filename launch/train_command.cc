@@ -9,6 +9,7 @@
 #include "common/text_format.h"
 #include "engine/pipeline_trainer.h"
 #include "engine/reference_trainer.h"
+#include "engine/slowdown_injection.h"
 #include "engine/transport/mpi_transport.h"
 #include "launch/mpi_session.h"
 #include "launch/process_setup.h"
@@ -133,10 +134,12 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& command) {
           }
         },
         key.field);
-    train->add_option(flag, command.flags[key.name], key.help)
-        ->type_name(type_name)
-        ->default_str(default_text)
-        ->group("Run config");
+    CLI::Option* option = train->add_option(flag, command.flags[key.name], key.help)
+                              ->type_name(type_name)
+                              ->default_str(default_text)
+                              ->group("Run config");
+    // --inject may be given several times: the specs join, one per line.
+    if (key.name == "inject") option->multi_option_policy(CLI::MultiOptionPolicy::Join);
   }
   return train;
 }
@@ -170,6 +173,12 @@ int run_train_command(CLI::App& train, const TrainCommand& command, const MpiSes
   std::string plan_source = config.plan.empty() ? std::string("the default plan") : config.plan;
   validate_plan(*plan, config.model, static_cast<std::int64_t>(model.blocks.size()), world_size,
                 plan_source);
+  for (const SlowdownInjection& injection : parse_slowdown_injections(config.inject)) {
+    if (injection.rank >= world_size) {
+      throw UsageError("--inject: rank " + std::to_string(injection.rank) +
+                       " is outside the world of " + std::to_string(world_size) + " ranks");
+    }
+  }
   if (!mpi) {
     throw UsageError(plan_source + ": a plan runs under mpirun (scripts/mpirun.sh -np " +
                      std::to_string(plan->world_size()) + " repipe train ...)");

@@ -112,6 +112,46 @@ TEST_F(PipelineCliTest, ResumingUnderAnotherStageCountMatchesTheUninterruptedRun
   EXPECT_EQ(csv_column(dir_ / "single" / "metrics.csv", 1), resumed);
 }
 
+// An injected slowdown sleeps (factor - 1) x the compute on its rank for its steps only, shows
+// in the monitor, and never changes the numbers.
+TEST_F(PipelineCliTest, InjectedSlowdownSleepsOnItsRankAndStepsOnly) {
+  const std::string args =
+      "train --model small_cnn --steps 12 --batch-size 16 --microbatches 4 "
+      "--threads 1 --monitor-every 4 --output ";
+  CommandResult plain = run_command(mpirun_repipe(3, args + (dir_ / "plain").string()));
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  CommandResult slowed = run_command(mpirun_repipe(
+      3, args + (dir_ / "slowed").string() + " --inject rank=1,factor=3,from=5,to=9"));
+  ASSERT_EQ(slowed.exit_code, 0) << slowed.err;
+  EXPECT_EQ(csv_column(dir_ / "slowed" / "metrics.csv", 1),
+            csv_column(dir_ / "plain" / "metrics.csv", 1));
+  for (int rank = 0; rank < 3; ++rank) {
+    auto path = dir_ / "slowed" / "ranks" / ("rank" + std::to_string(rank) + ".csv");
+    std::vector<std::string> forward = csv_column(path, 2);
+    std::vector<std::string> backward = csv_column(path, 3);
+    std::vector<std::string> injected = csv_column(path, 8);
+    ASSERT_EQ(injected.size(), 13u);
+    EXPECT_EQ(injected[0], "injected_ms");
+    for (std::size_t step = 1; step <= 12; ++step) {
+      const double slept = std::stod(injected[step]);
+      const double compute = std::stod(forward[step]) + std::stod(backward[step]) - slept;
+      if (rank == 1 && step >= 5 && step < 9) {
+        EXPECT_GE(slept, 2 * compute) << "step " << step;  // a sleep never ends early
+      } else {
+        EXPECT_EQ(slept, 0) << "rank " << rank << " step " << step;
+      }
+    }
+  }
+  // monitor.csv: every 4 steps, one row per stage.
+  std::vector<std::string> steps = csv_column(dir_ / "slowed" / "monitor.csv", 0);
+  EXPECT_EQ(steps,
+            (std::vector<std::string>{"step", "4", "4", "4", "8", "8", "8", "12", "12", "12"}));
+  CommandResult bad = run_command(
+      mpirun_repipe(2, "train --model mlp --steps 2 --inject rank=1,factor=0.5,from=1,to=2"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(count_of(bad.err, "repipe: error: --inject"), 1u) << bad.err;
+}
+
 TEST_F(PipelineCliTest, HybridPlanWithReplicasAndEvaluationRuns) {
   CommandResult r = run_command(mpirun_repipe(
       3, "train --plan " + std::string(REPIPE_SOURCE_DIR) +
