@@ -7,22 +7,10 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "schedule_lists.h"  // tests/partitioner/
 
 namespace repipe {
 namespace {
-
-constexpr ScheduleKind kAllKinds[] = {ScheduleKind::kGPipe, ScheduleKind::k1F1BFlush,
-                                      ScheduleKind::k1F1BStash};
-
-Schedule parse_lists(const std::vector<std::string>& stages) {
-  Schedule schedule;
-  for (const std::string& line : stages) {
-    StageActions& actions = schedule.emplace_back();
-    std::istringstream words(line);
-    for (std::string word; words >> word;) actions.push_back(parse_action(word));
-  }
-  return schedule;
-}
 
 std::size_t count(const std::string& text, const std::string& needle) {
   std::size_t n = 0;

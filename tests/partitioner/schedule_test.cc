@@ -10,23 +10,10 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "schedule_lists.h"  // tests/partitioner/
 
 namespace repipe {
 namespace {
-
-constexpr ScheduleKind kAllKinds[] = {ScheduleKind::kGPipe, ScheduleKind::k1F1BFlush,
-                                      ScheduleKind::k1F1BStash};
-
-// A schedule from its action strings, one string per stage: {"0F0 0B0", "1F0 1B0"}.
-Schedule parse_lists(const std::vector<std::string>& stages) {
-  Schedule schedule;
-  for (const std::string& line : stages) {
-    StageActions& actions = schedule.emplace_back();
-    std::istringstream words(line);
-    for (std::string word; words >> word;) actions.push_back(parse_action(word));
-  }
-  return schedule;
-}
 
 // The message validate_schedule() throws, or "" if it accepts the schedule.
 std::string validation_error(const Schedule& schedule, int microbatches) {
