@@ -130,7 +130,23 @@ PipelineTrainer::PipelineTrainer(const RunConfig& config, const Plan& plan,
   const StagePlan& mine = plan_.stages[stage_];
   replica_ = static_cast<int>(std::find(mine.ranks.begin(), mine.ranks.end(), transport_.rank()) -
                               mine.ranks.begin());
+  make_model_ = make_model;
+  adopt_plan(plan_);
+}
+
+// This rank's stage of `plan`: its blocks, parameters, ties across stages and weight versions.
+void PipelineTrainer::adopt_plan(const Plan& plan) {
+  plan_ = plan;
+  for (const std::vector<int>& group : collective_groups(plan_, model_)) {
+    if (std::binary_search(group.begin(), group.end(), transport_.rank())) {
+      transport_.add_group(group);  // new ties across stages; known groups are kept
+    }
+  }
+  const StagePlan& mine = plan_.stages[stage_];
   first_block_ = mine.first_block;
+  blocks_.clear();
+  parameters_.clear();
+  cross_stage_tied_.clear();
   for (std::int64_t b = mine.first_block; b <= mine.last_block; ++b) {
     blocks_.push_back(model_.blocks[b]);
     blocks_.back()->to(device_);
@@ -142,15 +158,11 @@ PipelineTrainer::PipelineTrainer(const RunConfig& config, const Plan& plan,
     auto [owner, user] = tie_stages(plan_, model_, tie);
     if (owner != user) cross_stage_tied_.insert({tie.owner, tie.user});
   }
-  for (const std::vector<int>& group : collective_groups(plan_, model_)) {
-    if (std::binary_search(group.begin(), group.end(), transport_.rank())) {
-      transport_.add_group(group);
-    }
-  }
+  versions_.reset();
   if (kind_ == ScheduleKind::k1F1BStash) {
     const StagePlan stage_plan = mine;
     versions_ = std::make_unique<WeightVersions>(
-        [make_model, stage_plan] {
+        [make_model = make_model_, stage_plan] {
           Model copy = make_model();
           return std::vector<BlockPtr>(copy.blocks.begin() + stage_plan.first_block,
                                        copy.blocks.begin() + stage_plan.last_block + 1);
@@ -508,6 +520,98 @@ std::optional<EvalResult> PipelineTrainer::evaluate() {
   if (ranks.size() > 1) transport_.all_reduce_sum(totals, sorted_union(ranks, {}));
   return EvalResult{totals[0].item<double>() / static_cast<double>(config_.eval_batches * m_),
                     totals[1].item<double>() / totals[2].item<double>()};
+}
+
+namespace {
+
+// The rank that holds `block` under a straight plan.
+int owner_of_block(const Plan& plan, std::int64_t block) {
+  return plan.stages[stage_of_block(plan, block)].ranks.front();
+}
+
+// A block's state as a bundle: "p:<name>" parameters, "b:<name>" buffers, and for each
+// parameter "s:<name>:<slot>" optimizer slots and "n:<name>" its update count.
+Bundle block_state(const Block& block, Optimizer& optimizer) {
+  Bundle state;
+  for (const NamedTensor& p : block_parameters(block)) {
+    state["p:" + p.name] = p.tensor.detach();
+    auto it = optimizer.state().find(p.name);
+    if (it == optimizer.state().end()) continue;
+    state["n:" + p.name] = torch::full({1}, it->second.step, torch::kLong);
+    for (const auto& [slot, tensor] : it->second.slots) state["s:" + p.name + ":" + slot] = tensor;
+  }
+  for (const auto& b : block.named_buffers())
+    state["b:" + block.block_name() + "." + b.key()] = b.value();
+  return state;
+}
+
+void load_block_state(Block& block, const Bundle& state, Optimizer& optimizer,
+                      torch::Device device) {
+  torch::NoGradGuard no_grad;
+  for (const NamedTensor& p : block_parameters(block)) {
+    p.tensor.copy_(state.at("p:" + p.name));
+    auto step = state.find("n:" + p.name);
+    if (step == state.end()) {
+      optimizer.state().erase(p.name);
+      continue;
+    }
+    ParameterState& target = optimizer.state()[p.name];
+    target.step = step->second.item<std::int64_t>();
+    target.slots.clear();
+    const std::string prefix = "s:" + p.name + ":";
+    for (const auto& [key, tensor] : state) {
+      if (key.rfind(prefix, 0) == 0)
+        target.slots[key.substr(prefix.size())] = tensor.to(device).clone();
+    }
+  }
+  for (auto& b : block.named_buffers())
+    b.value().copy_(state.at("b:" + block.block_name() + "." + b.key()));
+}
+
+std::int64_t bundle_bytes(const Bundle& bundle) {
+  std::int64_t bytes = 0;
+  for (const auto& [name, tensor] : bundle) bytes += tensor.numel() * tensor.element_size();
+  return bytes;
+}
+
+}  // namespace
+
+PipelineTrainer::Migration PipelineTrainer::repartition(const Plan& plan) {
+  REPIPE_CHECK(next_action_ == segment_.size(), "repartition while micro-batches are in flight");
+  REPIPE_CHECK(plan.stages.size() == plan_.stages.size(), "repartition to another stage count");
+  for (std::size_t s = 0; s < plan.stages.size(); ++s) {
+    REPIPE_CHECK(plan.stages[s].ranks == plan_.stages[s].ranks && plan.stages[s].ranks.size() == 1,
+                 "repartition keeps a straight pipeline's ranks");
+  }
+  flush_sends();
+  auto start = Clock::now();
+  Migration migration;
+  const int rank = transport_.rank();
+  // Every rank walks the blocks in the same order; sends never block, so each wait's message
+  // is already posted or will be by a rank that is not waiting on this one.
+  for (std::int64_t b = 0; b < static_cast<std::int64_t>(model_.blocks.size()); ++b) {
+    const int from = owner_of_block(plan_, b);
+    const int to = owner_of_block(plan, b);
+    if (from == to) continue;
+    ++migration.blocks_moved;
+    Block& block = *model_.blocks[b];
+    if (rank == from) {
+      Bundle state = block_state(block, optimizer_);
+      migration.bytes_moved += bundle_bytes(state);
+      outgoing_.emplace_back(transport_, bundle_to(state, torch::kCPU), to);
+      for (const NamedTensor& p : block_parameters(block)) optimizer_.state().erase(p.name);
+    } else if (rank == to) {
+      Bundle state = wait_bundle(
+          channel_from(from).expect(), from,
+          "receiving block " + block.block_name() + " from rank " + std::to_string(from));
+      migration.bytes_moved += bundle_bytes(state);
+      load_block_state(block, state, optimizer_, device_);
+    }
+  }
+  flush_sends();
+  adopt_plan(plan);
+  migration.ms = ms_since(start);
+  return migration;
 }
 
 std::int64_t PipelineTrainer::resume_from(const std::string& checkpoint) {

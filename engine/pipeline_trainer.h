@@ -65,6 +65,19 @@ class PipelineTrainer {
   // Held-out loss and accuracy through the pipeline; the result is known on the last stage.
   std::optional<EvalResult> evaluate();
 
+  // What a repartition moved.
+  struct Migration {
+    std::int64_t blocks_moved = 0;
+    std::int64_t bytes_moved = 0;  // sent and received by this rank
+    double ms = 0;
+  };
+  // Moves the blocks whose owner differs in `plan` (the same stages on the same ranks, other
+  // block ranges), point to point from the old owner to the new one, with their parameters,
+  // buffers and optimizer state; then rebuilds this rank's stage in place. Collective: every
+  // rank calls it between the same two steps, with the pipeline drained (a segment's end). The
+  // numbers do not change: training continues as if the plan had always been `plan`.
+  Migration repartition(const Plan& plan);
+
   // Loads this stage's blocks and optimizer state from a checkpoint (any plan wrote it);
   // returns its step, the last one it holds.
   std::int64_t resume_from(const std::string& checkpoint);
@@ -100,6 +113,7 @@ class PipelineTrainer {
   };
 
   void start_segment(std::int64_t step);
+  void adopt_plan(const Plan& plan);
   bool owns(std::int64_t g, int stage) const;
   int rank_of(std::int64_t g, int stage) const;
   InboundChannel& channel_from(int peer);
@@ -118,7 +132,8 @@ class PipelineTrainer {
 
   RunConfig config_;
   Plan plan_;
-  Model model_;  // all blocks are built (for names and ties); this stage's are trained
+  Model model_;  // all blocks are built (for names, ties and migration); this stage's are trained
+  ModelFactory make_model_;
   Transport& transport_;
   torch::Device device_;
   int stage_ = 0;
