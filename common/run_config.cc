@@ -85,6 +85,10 @@ const std::vector<ConfigKey>& run_config_keys() {
       {"inject",
        "slow a rank down: rank=R,factor=F,from=STEP,to=STEP (repeatable; ';' in a config file)",
        S{&RunConfig::inject}},
+      {"repartition",
+       "move blocks live before step K to the plan FILE: step=K,plan=FILE (repeatable; ';' in a "
+       "config file)",
+       S{&RunConfig::repartition}},
       {"monitor_every", "steps between exchanges of per-stage compute times (pipeline)",
        I{&RunConfig::monitor_every}},
       {"device", "cpu | cuda | cuda:N", S{&RunConfig::device}},

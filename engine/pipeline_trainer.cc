@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/precise_sleep.h"
 #include "common/progress.h"
+#include "common/text_format.h"
 #include "engine/checkpoint.h"
 #include "engine/gradients.h"
 #include "engine/metrics.h"
@@ -123,7 +124,8 @@ PipelineTrainer::PipelineTrainer(const RunConfig& config, const Plan& plan,
       optimizer_(optimizer_config(config)),
       lr_(lr_schedule(config)),
       timeout_(kTimeout),
-      injections_(parse_slowdown_injections(config.inject)) {
+      injections_(parse_slowdown_injections(config.inject)),
+      planned_(parse_planned_repartitions(config.repartition)) {
   stage_ = plan_.stage_of_rank(transport_.rank());
   REPIPE_CHECK(stage_ >= 0, "rank " << transport_.rank() << " has no stage");
   stages_ = static_cast<int>(plan_.stages.size());
@@ -202,6 +204,9 @@ void PipelineTrainer::start_segment(std::int64_t step) {
     last = config_.steps;
     for (std::int64_t every : {config_.eval_every, config_.checkpoint_every}) {
       if (every > 0) last = std::min(last, (step + every - 1) / every * every);
+    }
+    for (const PlannedRepartition& p : planned_) {
+      if (p.step > step) last = std::min(last, p.step - 1);  // drained before it
     }
   }
   StepEndOptions options{.tied_weights = !model_.ties.empty(),
@@ -666,12 +671,46 @@ void PipelineTrainer::run() {
                         std::vector<std::string>{"step", "stage", "compute_ms_per_microbatch",
                                                  "baseline_ms", "slowdown"});
   }
+  std::optional<CsvWriter> repartitions_csv;
+  if (rank == 0 && !config_.output.empty() && !planned_.empty()) {
+    repartitions_csv.emplace(dir / "repartitions.csv",
+                             std::vector<std::string>{"step", "old_plan", "new_plan",
+                                                      "blocks_moved", "bytes_moved", "ms"});
+  }
   torch::Tensor window = torch::zeros({2 * stages_}, torch::kDouble);
   std::vector<double> baseline(static_cast<std::size_t>(stages_), 0.0);
   std::optional<Progress> progress;
   if (rank == 0) progress.emplace("step", config_.steps);
   for (std::int64_t step = first_step; step <= config_.steps; ++step) {
     inject_test_failure(rank, step);
+    for (const PlannedRepartition& planned : planned_) {
+      if (planned.step != step) continue;
+      const std::string old_plan = plan_blocks_text(plan_);
+      const std::int64_t start_us = TraceRecorder::now_us();
+      Migration moved = repartition(planned.plan);
+      trace_.record("REPARTITION", start_us, TraceRecorder::now_us());
+      // Bytes as sent (each moved block is counted by its sender and its receiver), and the
+      // slowest rank's time.
+      torch::Tensor totals = torch::tensor({static_cast<double>(moved.bytes_moved) / 2, 0.0});
+      transport_.all_reduce_sum(totals);
+      torch::Tensor slowest = torch::full({stages_}, 0.0, torch::kDouble);
+      slowest[stage_] = moved.ms;
+      transport_.all_reduce_sum(slowest);
+      const double ms = slowest.max().item<double>();
+      if (rank == 0) {
+        if (progress) progress->finish();
+        std::printf("step %lld: repartitioned %s -> %s: moved %lld blocks, %s in %.1f ms\n",
+                    static_cast<long long>(step), old_plan.c_str(), plan_blocks_text(plan_).c_str(),
+                    static_cast<long long>(moved.blocks_moved),
+                    human_bytes(totals[0].item<double>()).c_str(), ms);
+        std::fflush(stdout);
+        if (progress) progress.emplace("step", config_.steps);
+      }
+      if (repartitions_csv) {
+        repartitions_csv->write_row({step, old_plan, plan_blocks_text(plan_), moved.blocks_moved,
+                                     static_cast<std::int64_t>(totals[0].item<double>()), ms});
+      }
+    }
     StepResult r = train_step(step);
     const RankStepTimes t = times_;
     StepMetrics row{step, r.loss,    static_cast<double>(config_.batch_size) / (t.step_ms / 1e3),

@@ -28,6 +28,7 @@
 #include "engine/bundle_channel.h"
 #include "engine/lr_schedule.h"
 #include "engine/optimizer.h"
+#include "engine/planned_repartition.h"
 #include "engine/reference_trainer.h"
 #include "engine/slowdown_injection.h"
 #include "engine/trace.h"
@@ -87,7 +88,8 @@ class PipelineTrainer {
 
   // Runs all steps (after --resume's step, if set): metrics.csv on the last stage,
   // ranks/rank<R>.csv on every rank, trace.json (all ranks merged) and run.toml on rank 0,
-  // checkpoints every --checkpoint-every steps and after the last.
+  // checkpoints every --checkpoint-every steps and after the last, and the planned
+  // repartitions (one line each, and repartitions.csv).
   void run();
 
   int stage() const { return stage_; }
@@ -152,6 +154,7 @@ class PipelineTrainer {
   std::unique_ptr<WeightVersions> versions_;  // 1f1b-stash
   std::int64_t updates_ = 0;                  // optimizer steps applied (the weight version)
   std::vector<SlowdownInjection> injections_;
+  std::vector<PlannedRepartition> planned_;
 
   // The schedule segment in flight: steps [first, last] without a flush, and this rank's
   // actions of it (micro-batches numbered from the segment's start).

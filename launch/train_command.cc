@@ -8,6 +8,7 @@
 #include "common/run_config.h"
 #include "common/text_format.h"
 #include "engine/pipeline_trainer.h"
+#include "engine/planned_repartition.h"
 #include "engine/reference_trainer.h"
 #include "engine/slowdown_injection.h"
 #include "engine/transport/mpi_transport.h"
@@ -139,7 +140,9 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& command) {
                               ->default_str(default_text)
                               ->group("Run config");
     // --inject may be given several times: the specs join, one per line.
-    if (key.name == "inject") option->multi_option_policy(CLI::MultiOptionPolicy::Join);
+    if (key.name == "inject" || key.name == "repartition") {
+      option->multi_option_policy(CLI::MultiOptionPolicy::Join);
+    }
   }
   return train;
 }
@@ -173,6 +176,21 @@ int run_train_command(CLI::App& train, const TrainCommand& command, const MpiSes
   std::string plan_source = config.plan.empty() ? std::string("the default plan") : config.plan;
   validate_plan(*plan, config.model, static_cast<std::int64_t>(model.blocks.size()), world_size,
                 plan_source);
+  for (const PlannedRepartition& planned : parse_planned_repartitions(config.repartition)) {
+    validate_plan(planned.plan, config.model, static_cast<std::int64_t>(model.blocks.size()),
+                  world_size, planned.path);
+    bool same_ranks = planned.plan.stages.size() == plan->stages.size();
+    for (std::size_t s = 0; same_ranks && s < plan->stages.size(); ++s) {
+      same_ranks = planned.plan.stages[s].ranks == plan->stages[s].ranks &&
+                   plan->stages[s].ranks.size() == 1;
+    }
+    if (!same_ranks) {
+      throw UsageError("--repartition: " + planned.path +
+                       ": a live repartition moves blocks between the stages of a straight "
+                       "pipeline; keep each stage on its rank (" +
+                       std::to_string(plan->stages.size()) + " stages, one rank each)");
+    }
+  }
   for (const SlowdownInjection& injection : parse_slowdown_injections(config.inject)) {
     if (injection.rank >= world_size) {
       throw UsageError("--inject: rank " + std::to_string(injection.rank) +

@@ -152,6 +152,35 @@ TEST_F(PipelineCliTest, InjectedSlowdownSleepsOnItsRankAndStepsOnly) {
   EXPECT_EQ(count_of(bad.err, "repipe: error: --inject"), 1u) << bad.err;
 }
 
+// A planned live repartition moves blocks (block 2 across two stage boundaries) and changes no
+// number: the losses are the unmoved run's, bit for bit.
+TEST_F(PipelineCliTest, LiveRepartitionMovesBlocksAndKeepsEveryLoss) {
+  const std::string args =
+      "train --model mlp --steps 10 --microbatches 4 --threads 1 "
+      "--optimizer adamw --lr 0.001 --output ";
+  const std::string skewed =
+      std::string(REPIPE_SOURCE_DIR) + "/configs/plans/mlp-3stages-skewed.toml";
+  CommandResult plain = run_command(mpirun_repipe(3, args + (dir_ / "plain").string()));
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  CommandResult moved = run_command(
+      mpirun_repipe(3, args + (dir_ / "moved").string() + " --repartition step=5,plan=" + skewed));
+  ASSERT_EQ(moved.exit_code, 0) << moved.err;
+  EXPECT_NE(moved.out.find("step 5: repartitioned 0-2|3-4|5-7 -> 0-0|1-1|2-7: moved 4 blocks"),
+            std::string::npos)
+      << moved.out;
+  EXPECT_EQ(csv_column(dir_ / "moved" / "metrics.csv", 1),
+            csv_column(dir_ / "plain" / "metrics.csv", 1));
+  EXPECT_EQ(csv_column(dir_ / "moved" / "repartitions.csv", 3),
+            (std::vector<std::string>{"blocks_moved", "4"}));
+  EXPECT_EQ(count_of(read_text(dir_ / "moved" / "trace.json"), "\"REPARTITION\""), 3u);
+
+  // A plan for another stage count is refused before training.
+  CommandResult bad = run_command(
+      mpirun_repipe(2, "train --model mlp --steps 4 --repartition step=2,plan=" + skewed));
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_EQ(count_of(bad.err, "repipe: error: "), 1u) << bad.err;
+}
+
 TEST_F(PipelineCliTest, HybridPlanWithReplicasAndEvaluationRuns) {
   CommandResult r = run_command(mpirun_repipe(
       3, "train --plan " + std::string(REPIPE_SOURCE_DIR) +
