@@ -41,4 +41,18 @@ std::string human_bytes(double bytes) {
   return buffer;
 }
 
+std::vector<std::string> split_specs(const std::string& text) {
+  std::vector<std::string> specs;
+  std::string spec;
+  for (char c : text + ";") {
+    if (c == ';' || c == '\n') {
+      if (!spec.empty()) specs.push_back(spec);
+      spec.clear();
+    } else if (c != ' ') {
+      spec += c;
+    }
+  }
+  return specs;
+}
+
 }  // namespace repipe

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace repipe {
 
@@ -15,5 +16,9 @@ std::string group_thousands(std::int64_t value);
 
 // 1536 -> "1.5 KiB"; for tables meant for people.
 std::string human_bytes(double bytes);
+
+// The specs of a repeatable flag: split at ';' and newlines, blanks dropped, empty parts skipped.
+// "a=1, b=2;c=3\n" -> {"a=1,b=2", "c=3"}.
+std::vector<std::string> split_specs(const std::string& text);
 
 }  // namespace repipe

@@ -1,12 +1,12 @@
 #include "engine/planned_repartition.h"
 
 #include "common/error.h"
+#include "common/text_format.h"
 
 namespace repipe {
 
 std::vector<PlannedRepartition> parse_planned_repartitions(const std::string& text) {
   std::vector<PlannedRepartition> planned;
-  std::string spec;
   auto parse = [&](const std::string& one) {
     const std::string form = "; expected step=K,plan=FILE with K >= 2";
     const std::size_t comma = one.find(",plan=");
@@ -27,14 +27,7 @@ std::vector<PlannedRepartition> parse_planned_repartitions(const std::string& te
     p.plan = load_plan(p.path);
     planned.push_back(std::move(p));
   };
-  for (char c : text + ";") {
-    if (c == ';' || c == '\n') {
-      if (!spec.empty()) parse(spec);
-      spec.clear();
-    } else if (c != ' ') {
-      spec += c;
-    }
-  }
+  for (const std::string& spec : split_specs(text)) parse(spec);
   return planned;
 }
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/text_format.h"
 
 namespace repipe {
 namespace {
@@ -50,15 +51,7 @@ SlowdownInjection parse_one(const std::string& spec) {
 
 std::vector<SlowdownInjection> parse_slowdown_injections(const std::string& text) {
   std::vector<SlowdownInjection> injections;
-  std::string spec;
-  for (char c : text + ";") {
-    if (c == ';' || c == '\n') {
-      if (!spec.empty()) injections.push_back(parse_one(spec));
-      spec.clear();
-    } else if (c != ' ') {
-      spec += c;
-    }
-  }
+  for (const std::string& spec : split_specs(text)) injections.push_back(parse_one(spec));
   return injections;
 }
 
