@@ -534,43 +534,47 @@ int owner_of_block(const Plan& plan, std::int64_t block) {
   return plan.stages[stage_of_block(plan, block)].ranks.front();
 }
 
-// A block's state as a bundle: "p:<name>" parameters, "b:<name>" buffers, and for each
-// parameter "s:<name>:<slot>" optimizer slots and "n:<name>" its update count.
-Bundle block_state(const Block& block, Optimizer& optimizer) {
-  Bundle state;
+// A block's state as bundles, small enough for a bundle header each: one per parameter ("p"
+// the tensor, "n" its update count and "s:<slot>" its optimizer slots), then one per buffer
+// ("b"). Sender and receiver hold the same block, so they agree on the order and the count.
+std::vector<Bundle> block_state(const Block& block, Optimizer& optimizer) {
+  std::vector<Bundle> state;
   for (const NamedTensor& p : block_parameters(block)) {
-    state["p:" + p.name] = p.tensor.detach();
+    Bundle& bundle = state.emplace_back();
+    bundle["p"] = p.tensor.detach();
     auto it = optimizer.state().find(p.name);
     if (it == optimizer.state().end()) continue;
-    state["n:" + p.name] = torch::full({1}, it->second.step, torch::kLong);
-    for (const auto& [slot, tensor] : it->second.slots) state["s:" + p.name + ":" + slot] = tensor;
+    bundle["n"] = torch::full({1}, it->second.step, torch::kLong);
+    for (const auto& [slot, tensor] : it->second.slots) bundle["s:" + slot] = tensor;
   }
-  for (const auto& b : block.named_buffers())
-    state["b:" + block.block_name() + "." + b.key()] = b.value();
+  for (const auto& b : block.named_buffers()) state.push_back({{"b", b.value()}});
   return state;
 }
 
-void load_block_state(Block& block, const Bundle& state, Optimizer& optimizer,
+std::int64_t state_bundle_count(const Block& block) {
+  return static_cast<std::int64_t>(block.parameters().size() + block.buffers().size());
+}
+
+void load_block_state(Block& block, const std::vector<Bundle>& state, Optimizer& optimizer,
                       torch::Device device) {
   torch::NoGradGuard no_grad;
+  std::size_t next = 0;
   for (const NamedTensor& p : block_parameters(block)) {
-    p.tensor.copy_(state.at("p:" + p.name));
-    auto step = state.find("n:" + p.name);
-    if (step == state.end()) {
+    const Bundle& bundle = state.at(next++);
+    p.tensor.copy_(bundle.at("p"));
+    auto step = bundle.find("n");
+    if (step == bundle.end()) {
       optimizer.state().erase(p.name);
       continue;
     }
     ParameterState& target = optimizer.state()[p.name];
     target.step = step->second.item<std::int64_t>();
     target.slots.clear();
-    const std::string prefix = "s:" + p.name + ":";
-    for (const auto& [key, tensor] : state) {
-      if (key.rfind(prefix, 0) == 0)
-        target.slots[key.substr(prefix.size())] = tensor.to(device).clone();
+    for (const auto& [key, tensor] : bundle) {
+      if (key.rfind("s:", 0) == 0) target.slots[key.substr(2)] = tensor.to(device).clone();
     }
   }
-  for (auto& b : block.named_buffers())
-    b.value().copy_(state.at("b:" + block.block_name() + "." + b.key()));
+  for (auto& b : block.named_buffers()) b.value().copy_(state.at(next++).at("b"));
 }
 
 std::int64_t bundle_bytes(const Bundle& bundle) {
@@ -601,15 +605,19 @@ PipelineTrainer::Migration PipelineTrainer::repartition(const Plan& plan) {
     ++migration.blocks_moved;
     Block& block = *model_.blocks[b];
     if (rank == from) {
-      Bundle state = block_state(block, optimizer_);
-      migration.bytes_moved += bundle_bytes(state);
-      outgoing_.emplace_back(transport_, bundle_to(state, torch::kCPU), to);
+      for (const Bundle& bundle : block_state(block, optimizer_)) {
+        migration.bytes_moved += bundle_bytes(bundle);
+        outgoing_.emplace_back(transport_, bundle_to(bundle, torch::kCPU), to);
+      }
       for (const NamedTensor& p : block_parameters(block)) optimizer_.state().erase(p.name);
     } else if (rank == to) {
-      Bundle state = wait_bundle(
-          channel_from(from).expect(), from,
-          "receiving block " + block.block_name() + " from rank " + std::to_string(from));
-      migration.bytes_moved += bundle_bytes(state);
+      std::vector<Bundle> state;
+      for (std::int64_t i = 0; i < state_bundle_count(block); ++i) {
+        state.push_back(wait_bundle(
+            channel_from(from).expect(), from,
+            "receiving block " + block.block_name() + " from rank " + std::to_string(from)));
+        migration.bytes_moved += bundle_bytes(state.back());
+      }
       load_block_state(block, state, optimizer_, device_);
     }
   }
