@@ -28,6 +28,7 @@
 #include "benchmarks/median_interval.h"
 #include "common/csv_writer.h"
 #include "common/error.h"
+#include "common/text_format.h"
 #include "engine/bundle_channel.h"
 #include "engine/transport/mpi_transport.h"
 
@@ -169,18 +170,6 @@ int iterations_for(std::int64_t bytes, int most) {
   return static_cast<int>(std::clamp<std::int64_t>(kBytesPerRound / bytes, 2, most));
 }
 
-std::string human_size(std::int64_t bytes) {
-  char text[32];
-  if (bytes >= (1 << 20)) {
-    std::snprintf(text, sizeof(text), "%" PRId64 " MiB", bytes >> 20);
-  } else if (bytes >= (1 << 10)) {
-    std::snprintf(text, sizeof(text), "%" PRId64 " KiB", bytes >> 10);
-  } else {
-    std::snprintf(text, sizeof(text), "%" PRId64 " B", bytes);
-  }
-  return text;
-}
-
 int run(int argc, char** argv) {
   CLI::App app("MPI transport bandwidth and latency against raw MPI (ping-pong, 2 ranks)",
                "transport_bandwidth");
@@ -278,7 +267,7 @@ int run(int argc, char** argv) {
       csv->write_row({std::string(name_of(kVariants[k])), bytes, bytes / 4, std::string("float"),
                       one_way * 1e6, algbw, algbw, ratio, interval.low, interval.high});
     }
-    std::printf("  # %s\n", human_size(bytes).c_str());
+    std::printf("  # %s\n", human_bytes(static_cast<double>(bytes)).c_str());
     std::fflush(stdout);
   }
   pingpong.barrier();

@@ -116,6 +116,7 @@ PipelineTrainer::PipelineTrainer(const RunConfig& config, const Plan& plan,
     : config_(config),
       plan_(plan),
       model_(make_model()),
+      make_model_(make_model),
       transport_(transport),
       device_(device),
       m_(config.microbatches),
@@ -132,7 +133,6 @@ PipelineTrainer::PipelineTrainer(const RunConfig& config, const Plan& plan,
   const StagePlan& mine = plan_.stages[stage_];
   replica_ = static_cast<int>(std::find(mine.ranks.begin(), mine.ranks.end(), transport_.rank()) -
                               mine.ranks.begin());
-  make_model_ = make_model;
   adopt_plan(plan_);
 }
 
@@ -627,6 +627,30 @@ PipelineTrainer::Migration PipelineTrainer::repartition(const Plan& plan) {
   return migration;
 }
 
+void PipelineTrainer::run_planned_repartition(const Plan& plan, std::int64_t step, CsvWriter* csv) {
+  const std::string old_plan = plan_blocks_text(plan_);
+  const std::int64_t start_us = TraceRecorder::now_us();
+  const Migration moved = repartition(plan);
+  trace_.record("REPARTITION", start_us, TraceRecorder::now_us());
+  // One all-reduce: [bytes as sent (sender and receiver each count a moved block), each
+  // stage's time]; the migration took the slowest stage's time.
+  torch::Tensor totals = torch::zeros({1 + stages_}, torch::kDouble);
+  totals[0] = static_cast<double>(moved.bytes_moved) / 2;
+  totals[1 + stage_] = moved.ms;
+  transport_.all_reduce_sum(totals);
+  const double bytes = totals[0].item<double>();
+  const double ms = totals.narrow(0, 1, stages_).max().item<double>();
+  if (transport_.rank() != 0) return;
+  std::printf("step %lld: repartitioned %s -> %s: moved %lld blocks, %s in %.1f ms\n",
+              static_cast<long long>(step), old_plan.c_str(), plan_blocks_text(plan_).c_str(),
+              static_cast<long long>(moved.blocks_moved), human_bytes(bytes).c_str(), ms);
+  std::fflush(stdout);
+  if (csv) {
+    csv->write_row({step, old_plan, plan_blocks_text(plan_), moved.blocks_moved,
+                    static_cast<std::int64_t>(bytes), ms});
+  }
+}
+
 std::int64_t PipelineTrainer::resume_from(const std::string& checkpoint) {
   std::int64_t step =
       load_blocks_from_checkpoint(latest_checkpoint(checkpoint), blocks_, model_.ties, optimizer_);
@@ -693,31 +717,9 @@ void PipelineTrainer::run() {
     inject_test_failure(rank, step);
     for (const PlannedRepartition& planned : planned_) {
       if (planned.step != step) continue;
-      const std::string old_plan = plan_blocks_text(plan_);
-      const std::int64_t start_us = TraceRecorder::now_us();
-      Migration moved = repartition(planned.plan);
-      trace_.record("REPARTITION", start_us, TraceRecorder::now_us());
-      // Bytes as sent (each moved block is counted by its sender and its receiver), and the
-      // slowest rank's time.
-      torch::Tensor totals = torch::tensor({static_cast<double>(moved.bytes_moved) / 2, 0.0});
-      transport_.all_reduce_sum(totals);
-      torch::Tensor slowest = torch::full({stages_}, 0.0, torch::kDouble);
-      slowest[stage_] = moved.ms;
-      transport_.all_reduce_sum(slowest);
-      const double ms = slowest.max().item<double>();
-      if (rank == 0) {
-        if (progress) progress->finish();
-        std::printf("step %lld: repartitioned %s -> %s: moved %lld blocks, %s in %.1f ms\n",
-                    static_cast<long long>(step), old_plan.c_str(), plan_blocks_text(plan_).c_str(),
-                    static_cast<long long>(moved.blocks_moved),
-                    human_bytes(totals[0].item<double>()).c_str(), ms);
-        std::fflush(stdout);
-        if (progress) progress.emplace("step", config_.steps);
-      }
-      if (repartitions_csv) {
-        repartitions_csv->write_row({step, old_plan, plan_blocks_text(plan_), moved.blocks_moved,
-                                     static_cast<std::int64_t>(totals[0].item<double>()), ms});
-      }
+      if (progress) progress->finish();  // the repartition's line goes between progress lines
+      run_planned_repartition(planned.plan, step, repartitions_csv ? &*repartitions_csv : nullptr);
+      if (progress) progress.emplace("step", config_.steps);
     }
     StepResult r = train_step(step);
     const RankStepTimes t = times_;

@@ -23,6 +23,7 @@
 #include <set>
 #include <vector>
 
+#include "common/csv_writer.h"
 #include "common/run_config.h"
 #include "datasets/synthetic.h"
 #include "engine/bundle_channel.h"
@@ -115,6 +116,8 @@ class PipelineTrainer {
   };
 
   void start_segment(std::int64_t step);
+  // repartition() before `step`, with its line on rank 0, a row of `csv` and a trace event.
+  void run_planned_repartition(const Plan& plan, std::int64_t step, CsvWriter* csv);
   void adopt_plan(const Plan& plan);
   bool owns(std::int64_t g, int stage) const;
   int rank_of(std::int64_t g, int stage) const;

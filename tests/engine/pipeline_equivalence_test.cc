@@ -89,6 +89,27 @@ double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
   return norm == 0 ? diff : diff / norm;
 }
 
+// The pipeline's loss of `step` equals the reference's (relative 1e-6), on the reporting rank.
+void expect_loss_matches(const PipelineTrainer& pipeline, const StepResult& result, double expected,
+                         std::int64_t step) {
+  if (!pipeline.reports()) return;
+  EXPECT_LE(std::fabs(result.loss - expected), 1e-6 * std::fabs(expected))
+      << "step " << step << ": pipeline " << result.loss << " reference " << expected;
+}
+
+// Every parameter this rank's stage holds equals the reference's (per tensor, relative 1e-6).
+void expect_parameters_match(const PipelineTrainer& pipeline, ReferenceTrainer& reference) {
+  int checked = 0;
+  for (const NamedTensor& p : pipeline.parameters()) {
+    for (const NamedTensor& q : reference.model().named_parameters()) {
+      if (q.name != p.name) continue;
+      EXPECT_LE(relative_difference(q.tensor, p.tensor), 1e-6) << p.name;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, static_cast<int>(pipeline.parameters().size()));
+}
+
 void expect_pipeline_equals_reference(const Case& k) {
   torch::set_num_threads(1);
   RunConfig c = config_for(k);
@@ -105,22 +126,10 @@ void expect_pipeline_equals_reference(const Case& k) {
   PipelineTrainer pipeline(
       c, plan, [&] { return build_model(c.model, options); }, transport, torch::kCPU);
   for (std::int64_t step = 1; step <= c.steps; ++step) {
-    StepResult r = pipeline.train_step(step);
-    if (pipeline.reports()) {
-      double expected = reference_losses[static_cast<std::size_t>(step - 1)];
-      EXPECT_LE(std::fabs(r.loss - expected), 1e-6 * std::fabs(expected))
-          << "step " << step << ": pipeline " << r.loss << " reference " << expected;
-    }
+    expect_loss_matches(pipeline, pipeline.train_step(step),
+                        reference_losses[static_cast<std::size_t>(step - 1)], step);
   }
-  int checked = 0;
-  for (const NamedTensor& p : pipeline.parameters()) {
-    for (const NamedTensor& q : reference.model().named_parameters()) {
-      if (q.name != p.name) continue;
-      EXPECT_LE(relative_difference(q.tensor, p.tensor), 1e-6) << p.name;
-      ++checked;
-    }
-  }
-  EXPECT_EQ(checked, static_cast<int>(pipeline.parameters().size()));
+  expect_parameters_match(pipeline, reference);
   if (k.eval_batches > 0) {
     EvalResult expected = reference.evaluate();
     std::optional<EvalResult> got = pipeline.evaluate();
@@ -217,24 +226,13 @@ TEST(Repartition, MovingBlocksMidRunKeepsEveryLossAndParameter) {
     for (std::int64_t step = 1; step <= c.steps; ++step) {
       if (step == 3) moved += pipeline.repartition(skewed).blocks_moved;
       if (step == 5) moved += pipeline.repartition(even).blocks_moved;
-      StepResult r = pipeline.train_step(step);
-      if (pipeline.reports()) {
-        double want = expected[static_cast<std::size_t>(step - 1)];
-        EXPECT_LE(std::fabs(r.loss - want), 1e-6 * std::fabs(want))
-            << schedule << " step " << step << ": pipeline " << r.loss << " reference " << want;
-      }
+      SCOPED_TRACE(std::string(run.model) + " " + schedule);
+      expect_loss_matches(pipeline, pipeline.train_step(step),
+                          expected[static_cast<std::size_t>(step - 1)], step);
     }
     EXPECT_GT(moved, 0);
     EXPECT_EQ(pipeline.stage(), transport.rank());
-    int checked = 0;
-    for (const NamedTensor& p : pipeline.parameters()) {
-      for (const NamedTensor& q : reference.model().named_parameters()) {
-        if (q.name != p.name) continue;
-        EXPECT_LE(relative_difference(q.tensor, p.tensor), 1e-6) << p.name;
-        ++checked;
-      }
-    }
-    EXPECT_EQ(checked, static_cast<int>(pipeline.parameters().size()));
+    expect_parameters_match(pipeline, reference);
     transport.barrier();
   }
 }
