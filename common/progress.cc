@@ -36,6 +36,16 @@ void Progress::finish() {
   print(last_done_, last_detail_, true);
 }
 
+void Progress::note(const std::string& line) {
+  if (terminal_ && !finished_ && last_done_ > 0) {
+    std::fputs("\r\033[K", stderr);
+    std::fflush(stderr);
+  }
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+  last_print_ = std::chrono::steady_clock::time_point{};  // redraw at the next update
+}
+
 void Progress::print(std::int64_t done, const std::string& detail, bool final_line) {
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   double eta =

@@ -19,6 +19,9 @@ class Progress {
   void update(std::int64_t done, const std::string& detail);
   // Prints the final state and ends the line.
   void finish();
+  // Prints `line` to stdout as a line of its own (an event during the run); the live line is
+  // cleared first and redrawn by the next update.
+  void note(const std::string& line);
 
  private:
   void print(std::int64_t done, const std::string& detail, bool final_line);

@@ -17,6 +17,7 @@ namespace {
 using S = std::string RunConfig::*;
 using I = std::int64_t RunConfig::*;
 using D = double RunConfig::*;
+using B = bool RunConfig::*;
 
 const ConfigKey* find_key(const std::string& name) {
   for (const ConfigKey& key : run_config_keys()) {
@@ -28,6 +29,7 @@ const ConfigKey* find_key(const std::string& name) {
 std::string type_name(const ConfigKey& key) {
   if (std::holds_alternative<S>(key.field)) return "a string";
   if (std::holds_alternative<I>(key.field)) return "an integer";
+  if (std::holds_alternative<B>(key.field)) return "true or false";
   return "a number";
 }
 
@@ -91,6 +93,9 @@ const std::vector<ConfigKey>& run_config_keys() {
        S{&RunConfig::repartition}},
       {"monitor_every", "steps between exchanges of per-stage compute times (pipeline)",
        I{&RunConfig::monitor_every}},
+      {"dynamic",
+       "repartition live when a rank slows down or recovers (straight pipelines; off by default)",
+       B{&RunConfig::dynamic}},
       {"device", "cpu | cuda | cuda:N", S{&RunConfig::device}},
       {"threads", "intra-op threads per process (0: cores / ranks on this node)",
        I{&RunConfig::threads}},
@@ -140,6 +145,9 @@ void load_config_file(const std::string& path, ResolvedConfig& config) {
           } else if constexpr (std::is_same_v<Field, std::int64_t>) {
             if (!node.is_integer()) return false;
             config.values.*field = node.as_integer()->get();
+          } else if constexpr (std::is_same_v<Field, bool>) {
+            if (!node.is_boolean()) return false;
+            config.values.*field = node.as_boolean()->get();
           } else {
             if (!node.is_number()) return false;
             config.values.*field = node.value<double>().value();
@@ -160,6 +168,10 @@ void set_config_from_flag(const std::string& key, const std::string& text, Resol
         using Field = std::remove_reference_t<decltype(config.values.*field)>;
         if constexpr (std::is_same_v<Field, std::string>) {
           config.values.*field = text;
+          return true;
+        } else if constexpr (std::is_same_v<Field, bool>) {
+          if (text != "true" && text != "false") return false;
+          config.values.*field = text == "true";
           return true;
         } else {
           Field value{};
@@ -243,6 +255,8 @@ std::string config_to_toml(const RunConfig& config) {
             out << quoted(value);
           } else if constexpr (std::is_same_v<Field, std::int64_t>) {
             out << value;
+          } else if constexpr (std::is_same_v<Field, bool>) {
+            out << (value ? "true" : "false");
           } else {
             std::string text = format_double(value);
             if (text.find_first_of(".eni") == std::string::npos) text += ".0";  // stay a float

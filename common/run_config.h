@@ -48,17 +48,21 @@ struct RunConfig {
   std::string resume;                 // checkpoint directory to resume from
   std::string inject;                 // slowdowns: "rank=1,factor=2.5,from=200,to=600"; ';'
   std::int64_t monitor_every = 10;    // steps between exchanges of per-stage compute times
+  bool dynamic = false;               // repartition live when a rank slows down or recovers
   std::string repartition;            // planned repartitions: "step=K,plan=FILE"; ';'
   std::string device = "cpu";         // cpu | cuda | cuda:N
   std::int64_t threads = 0;           // intra-op threads; 0 = cores / ranks on this node
 };
 
-using ConfigValue = std::variant<std::string, std::int64_t, double>;
+using ConfigValue = std::variant<std::string, std::int64_t, double, bool>;
 
 struct ConfigKey {
   std::string name;  // TOML key; the flag is "--" + name with '_' as '-'
   std::string help;
-  std::variant<std::string RunConfig::*, std::int64_t RunConfig::*, double RunConfig::*> field;
+  // A bool key is a flag without a value on the command line ("--dynamic"), true or false in TOML.
+  std::variant<std::string RunConfig::*, std::int64_t RunConfig::*, double RunConfig::*,
+               bool RunConfig::*>
+      field;
 };
 
 const std::vector<ConfigKey>& run_config_keys();

@@ -41,6 +41,18 @@ std::string human_bytes(double bytes) {
   return buffer;
 }
 
+std::string human_duration_ms(double ms) {
+  char buffer[32];
+  if (std::fabs(ms) < 1000) {
+    std::snprintf(buffer, sizeof(buffer), "%.1f ms", ms);
+  } else if (std::fabs(ms) < 60e3) {
+    std::snprintf(buffer, sizeof(buffer), "%.2f s", ms / 1e3);
+  } else {
+    std::snprintf(buffer, sizeof(buffer), "%.1f min", ms / 60e3);
+  }
+  return buffer;
+}
+
 std::vector<std::string> split_specs(const std::string& text) {
   std::vector<std::string> specs;
   std::string spec;

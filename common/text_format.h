@@ -17,6 +17,9 @@ std::string group_thousands(std::int64_t value);
 // 1536 -> "1.5 KiB"; for tables meant for people.
 std::string human_bytes(double bytes);
 
+// 0.8 -> "0.8 ms", 1234 -> "1.23 s", 95000 -> "1.6 min"; for lines meant for people.
+std::string human_duration_ms(double ms);
+
 // The specs of a repeatable flag: split at ';' and newlines, blanks dropped, empty parts skipped.
 // "a=1, b=2;c=3\n" -> {"a=1,b=2", "c=3"}.
 std::vector<std::string> split_specs(const std::string& text);

@@ -43,13 +43,9 @@ std::int64_t block_of_parameter(const Model& model, const std::string& parameter
 }
 
 int stage_of_block(const Plan& plan, std::int64_t block) {
-  for (std::size_t s = 0; s < plan.stages.size(); ++s) {
-    if (block >= plan.stages[s].first_block && block <= plan.stages[s].last_block) {
-      return static_cast<int>(s);
-    }
-  }
-  REPIPE_CHECK(false, "no stage holds block " << block);
-  return -1;
+  const int stage = plan.stage_of_block(block);
+  REPIPE_CHECK(stage >= 0, "no stage holds block " << block);
+  return stage;
 }
 
 torch::Tensor find_parameter(const std::vector<NamedTensor>& parameters, const std::string& name) {
@@ -91,15 +87,16 @@ std::vector<std::vector<int>> collective_groups(const Plan& plan, const Model& m
 }
 
 // Fault injection for the failure tests: REPIPE_TEST_FAIL="<rank>:<step>" makes that rank throw
-// when it starts that step.
-void inject_test_failure(int rank, std::int64_t step) {
+// when it starts that step, "<rank>:<step>:migration" in the middle of a migration before it.
+void inject_test_failure(int rank, std::int64_t step, const std::string& where) {
   const char* spec = std::getenv("REPIPE_TEST_FAIL");
   if (spec == nullptr) return;
   int fail_rank = -1;
   long long fail_step = -1;
-  if (std::sscanf(spec, "%d:%lld", &fail_rank, &fail_step) == 2 && fail_rank == rank &&
-      fail_step == step) {
-    throw std::runtime_error("injected failure at step " + std::to_string(step) +
+  char fail_where[16] = "step";
+  if (std::sscanf(spec, "%d:%lld:%15s", &fail_rank, &fail_step, fail_where) >= 2 &&
+      fail_rank == rank && fail_step == step && where == fail_where) {
+    throw std::runtime_error("injected failure at " + where + " " + std::to_string(step) +
                              " (REPIPE_TEST_FAIL)");
   }
 }
@@ -126,7 +123,9 @@ PipelineTrainer::PipelineTrainer(const RunConfig& config, const Plan& plan,
       lr_(lr_schedule(config)),
       timeout_(kTimeout),
       injections_(parse_slowdown_injections(config.inject)),
-      planned_(parse_planned_repartitions(config.repartition)) {
+      planned_(parse_planned_repartitions(config.repartition)),
+      monitor_(static_cast<int>(plan.stages.size()),
+               static_cast<std::int64_t>(model_.blocks.size()), config.monitor_every) {
   stage_ = plan_.stage_of_rank(transport_.rank());
   REPIPE_CHECK(stage_ >= 0, "rank " << transport_.rank() << " has no stage");
   stages_ = static_cast<int>(plan_.stages.size());
@@ -134,6 +133,9 @@ PipelineTrainer::PipelineTrainer(const RunConfig& config, const Plan& plan,
   replica_ = static_cast<int>(std::find(mine.ranks.begin(), mine.ranks.end(), transport_.rank()) -
                               mine.ranks.begin());
   adopt_plan(plan_);
+  initial_plan_ = plan_;
+  dynamic_ = config.dynamic && plan_.world_size() == stages_;  // straight pipelines only
+  if (dynamic_ && transport_.rank() == 0) detector_.emplace(transport_.size());
 }
 
 // This rank's stage of `plan`: its blocks, parameters, ties across stages and weight versions.
@@ -209,21 +211,46 @@ void PipelineTrainer::start_segment(std::int64_t step) {
       if (p.step > step) last = std::min(last, p.step - 1);  // drained before it
     }
   }
+  segment_first_step_ = step;
+  segment_last_step_ = last;
+  segment_ = segment_actions(step, last);
+  next_action_ = 0;
+}
+
+// This rank's actions of the schedule that runs steps first..last without a flush.
+std::vector<Action> PipelineTrainer::segment_actions(std::int64_t first, std::int64_t last) const {
   StepEndOptions options{.tied_weights = !model_.ties.empty(),
                          .replicated = plan_.world_size() > stages_};
   Schedule schedule =
       kind_ == ScheduleKind::k1F1BStash
-          ? make_stash_schedule(stages_, static_cast<int>(m_), static_cast<int>(last - step + 1),
+          ? make_stash_schedule(stages_, static_cast<int>(m_), static_cast<int>(last - first + 1),
                                 static_cast<int>(config_.in_flight), options)
           : make_schedule(kind_, stages_, static_cast<int>(m_), options);
-  segment_first_step_ = step;
-  segment_last_step_ = last;
-  segment_.clear();
-  next_action_ = 0;
-  const std::int64_t base = (step - 1) * m_;
+  std::vector<Action> actions;
+  const std::int64_t base = (first - 1) * m_;
   for (const Action& a : schedule[stage_]) {
-    if (a.microbatch < 0 || owns(base + a.microbatch, stage_)) segment_.push_back(a);
+    if (a.microbatch < 0 || owns(base + a.microbatch, stage_)) actions.push_back(a);
   }
+  return actions;
+}
+
+// The first step after which the pipeline can drain, decided at the end of `step`. A flush
+// schedule drains after every step. Under 1f1b-stash, stage s has run forwards up to
+// `warm-up` micro-batches ahead when it ends a step; the segment can end after the step holding
+// the furthest of them, and is cut there: the schedule of the shorter segment has the same
+// actions up to its drain, so what ran stays valid.
+std::int64_t PipelineTrainer::drain_after(std::int64_t step) {
+  if (kind_ != ScheduleKind::k1F1BStash || segment_last_step_ <= step) return step;
+  const int depth = config_.in_flight == 0 ? stages_ : std::min<int>(config_.in_flight, stages_);
+  const std::int64_t last =
+      std::min(segment_last_step_, step + std::max<std::int64_t>(1, (depth - 1 + m_ - 1) / m_));
+  std::vector<Action> actions = segment_actions(segment_first_step_, last);
+  REPIPE_CHECK(actions.size() >= next_action_ &&
+                   std::equal(segment_.begin(), segment_.begin() + next_action_, actions.begin()),
+               "the cut segment does not continue what ran");
+  segment_ = std::move(actions);
+  segment_last_step_ = last;
+  return last;
 }
 
 Bundle PipelineTrainer::microbatch_data(std::int64_t g, bool targets) {
@@ -244,6 +271,7 @@ Bundle PipelineTrainer::microbatch_data(std::int64_t g, bool targets) {
 StepResult PipelineTrainer::train_step(std::int64_t step) {
   auto step_start = Clock::now();
   times_ = {};
+  monitoring_ = step != unmonitored_step_;
   if (step > segment_last_step_) start_segment(step);
   for (const BlockPtr& block : blocks_) block->train(true);
 
@@ -267,6 +295,9 @@ StepResult PipelineTrainer::train_step(std::int64_t step) {
     flush_sends();
   }
   if (versions_) times_.weight_versions = versions_->most();
+  if (monitoring_) {
+    monitor_.add_stage(stage_, step, times_.forward_ms + times_.backward_ms, times_.microbatches);
+  }
   times_.step_ms = ms_since(step_start);
   return result;
 }
@@ -354,9 +385,13 @@ void PipelineTrainer::forward(std::int64_t g) {
     blocks = &versions_->blocks(mb.version_slot);
   }
   const std::int64_t step = g / m_ + 1;
-  for (const BlockPtr& block : *blocks) {
-    seed_block_forward(*block, static_cast<std::uint64_t>(config_.seed), step, g % m_);
-    x = block->forward(x);
+  if (monitoring_) mb.clock.emplace(blocks->size());
+  for (std::size_t i = 0; i < blocks->size(); ++i) {
+    Block& block = *(*blocks)[i];
+    seed_block_forward(block, static_cast<std::uint64_t>(config_.seed), step, g % m_);
+    auto block_start = Clock::now();
+    x = block.forward(x);
+    if (mb.clock) mb.clock->forward_done(i, ms_since(block_start), x);
   }
   if (versions_) versions_->return_buffers(mb.version_slot, blocks_);
   if (is_last_stage()) {
@@ -372,12 +407,23 @@ void PipelineTrainer::forward(std::int64_t g) {
   times_.forward_ms += compute_ms + slow_down(compute_ms, step);
 }
 
+void PipelineTrainer::record_block_times(Microbatch& mb, Clock::time_point backward_start) {
+  if (!mb.clock) return;
+  mb.clock->backward_done(backward_start, Clock::now());
+  for (std::size_t i = 0; i < mb.clock->forward_ms().size(); ++i) {
+    monitor_.add_block(first_block_ + static_cast<std::int64_t>(i), mb.clock->forward_ms()[i],
+                       mb.clock->backward_ms()[i], mb.clock->output_bytes()[i]);
+  }
+  mb.clock.reset();
+}
+
 void PipelineTrainer::backward(std::int64_t g) {
   Microbatch& mb = in_flight_[g];
   if (is_last_stage()) {
     auto start = Clock::now();
     (mb.loss / static_cast<double>(m_)).backward();
     mb.loss = torch::Tensor();
+    record_block_times(mb, start);
     const double compute_ms = ms_since(start);
     times_.backward_ms += compute_ms + slow_down(compute_ms, g / m_ + 1);
   } else {
@@ -395,6 +441,7 @@ void PipelineTrainer::backward(std::int64_t g) {
     }
     if (!outputs.empty()) torch::autograd::backward(outputs, output_grads);
     mb.output.clear();
+    record_block_times(mb, start);
     const double compute_ms = ms_since(start);
     times_.backward_ms += compute_ms + slow_down(compute_ms, g / m_ + 1);
   }
@@ -593,6 +640,7 @@ PipelineTrainer::Migration PipelineTrainer::repartition(const Plan& plan) {
                  "repartition keeps a straight pipeline's ranks");
   }
   flush_sends();
+  transport_.barrier();  // the drain ends at different times on each rank; time the move alone
   auto start = Clock::now();
   Migration migration;
   const int rank = transport_.rank();
@@ -602,6 +650,7 @@ PipelineTrainer::Migration PipelineTrainer::repartition(const Plan& plan) {
     const int from = owner_of_block(plan_, b);
     const int to = owner_of_block(plan, b);
     if (from == to) continue;
+    if (migration.blocks_moved == 1) inject_test_failure(rank, updates_ + 1, "migration");
     ++migration.blocks_moved;
     Block& block = *model_.blocks[b];
     if (rank == from) {
@@ -627,11 +676,16 @@ PipelineTrainer::Migration PipelineTrainer::repartition(const Plan& plan) {
   return migration;
 }
 
-void PipelineTrainer::run_planned_repartition(const Plan& plan, std::int64_t step, CsvWriter* csv) {
+void PipelineTrainer::run_repartition(const Plan& plan, std::int64_t step,
+                                      const RepartitionReason& reason) {
   const std::string old_plan = plan_blocks_text(plan_);
   const std::int64_t start_us = TraceRecorder::now_us();
   const Migration moved = repartition(plan);
   trace_.record("REPARTITION", start_us, TraceRecorder::now_us());
+  unmonitored_step_ = step;  // new blocks on a rank warm up
+  monitor_.discard_window();
+  if (detector_) detector_->calibrate_next();
+  ++plan_version_;
   // One all-reduce: [bytes as sent (sender and receiver each count a moved block), each
   // stage's time]; the migration took the slowest stage's time.
   torch::Tensor totals = torch::zeros({1 + stages_}, torch::kDouble);
@@ -641,14 +695,104 @@ void PipelineTrainer::run_planned_repartition(const Plan& plan, std::int64_t ste
   const double bytes = totals[0].item<double>();
   const double ms = totals.narrow(0, 1, stages_).max().item<double>();
   if (transport_.rank() != 0) return;
-  std::printf("step %lld: repartitioned %s -> %s: moved %lld blocks, %s in %.1f ms\n",
-              static_cast<long long>(step), old_plan.c_str(), plan_blocks_text(plan_).c_str(),
-              static_cast<long long>(moved.blocks_moved), human_bytes(bytes).c_str(), ms);
-  std::fflush(stdout);
-  if (csv) {
-    csv->write_row({step, old_plan, plan_blocks_text(plan_), moved.blocks_moved,
-                    static_cast<std::int64_t>(bytes), ms});
+  if (replanner_) replanner_->record_migration(static_cast<std::int64_t>(bytes), ms);
+  std::string line = "step " + std::to_string(step) + ": " + reason.cause + ": repartitioned " +
+                     old_plan + " -> " + plan_blocks_text(plan_) + " (plan v" +
+                     std::to_string(plan_version_) + ")";
+  char text[256];
+  if (const Replan* r = reason.replan) {
+    std::snprintf(text, sizeof(text), ": predicted %.1f -> %.1f ms/step, gain %s over %lld steps",
+                  r->step_ms_now, r->step_ms_new, human_duration_ms(r->gain_ms).c_str(),
+                  static_cast<long long>(config_.steps - step + 1));
+    line += text;
   }
+  std::snprintf(text, sizeof(text), "; moved %lld blocks, %s in %.1f ms",
+                static_cast<long long>(moved.blocks_moved), human_bytes(bytes).c_str(), ms);
+  line += text;
+  if (progress_) {
+    progress_->note(line);
+  } else {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  }
+  if (repartitions_csv_) {
+    const Replan* r = reason.replan;
+    auto predicted = [&](double value) -> CsvCell {
+      return r ? CsvCell(value) : CsvCell(std::string());
+    };
+    repartitions_csv_->write_row({step, reason.decided_step,
+                                  static_cast<std::int64_t>(plan_version_), reason.cause, old_plan,
+                                  plan_blocks_text(plan_), predicted(r ? r->step_ms_now : 0),
+                                  predicted(r ? r->step_ms_new : 0), predicted(r ? r->gain_ms : 0),
+                                  predicted(r ? r->migration_ms : 0), moved.blocks_moved,
+                                  static_cast<std::int64_t>(bytes), ms});
+  }
+}
+
+Replanner PipelineTrainer::make_replanner(const Profile& reference) const {
+  Profile profile = reference;
+  std::vector<std::int64_t> state_bytes;
+  const OptimizerConfig& optimizer = optimizer_.config();
+  const int slots = optimizer.kind == "sgd" ? (optimizer.momentum > 0 ? 1 : 0) : 2;
+  for (std::size_t b = 0; b < model_.blocks.size(); ++b) {
+    std::int64_t params = 0;
+    for (const NamedTensor& p : block_parameters(*model_.blocks[b])) {
+      params += p.tensor.numel() * p.tensor.element_size();
+    }
+    std::int64_t buffers = 0;
+    for (const torch::Tensor& buffer : model_.blocks[b]->buffers()) {
+      buffers += buffer.numel() * buffer.element_size();
+    }
+    profile.blocks[b].name = model_.blocks[b]->block_name();
+    profile.blocks[b].param_bytes = params;
+    state_bytes.push_back(params * (1 + slots) + buffers);
+  }
+  TrainingSetup setup{
+      .schedule = kind_, .microbatches = static_cast<int>(m_), .optimizer_state_copies = slots};
+  return Replanner(std::move(profile), monitor_.reference_overhead_ms(), std::move(state_bytes),
+                   initial_plan_, setup);
+}
+
+void PipelineTrainer::rebalance(const MonitorWindow& window, std::int64_t step) {
+  // Rank 0 decides; [repartition?, each stage's first block] reaches every rank in one
+  // all-reduce, so all ranks move to the same plan version.
+  std::vector<double> decision(static_cast<std::size_t>(1 + stages_), 0.0);
+  std::optional<Replan> replan;
+  std::string cause;
+  if (transport_.rank() == 0) {
+    if (!replanner_ && monitor_.reference())
+      replanner_.emplace(make_replanner(*monitor_.reference()));
+    if (replanner_ && detector_->update(window, plan_)) {
+      cause = detector_->change();
+      replan = replanner_->consider(detector_->slowdown(), plan_, config_.steps - step);
+      if (replan->repartition) {
+        decision[0] = 1;
+        for (int s = 0; s < stages_; ++s) {
+          decision[static_cast<std::size_t>(1 + s)] =
+              static_cast<double>(replan->plan.stages[static_cast<std::size_t>(s)].first_block);
+        }
+      } else {
+        char text[160];
+        std::snprintf(text, sizeof(text), ": keeping plan v%d (%s; predicted %.1f -> %.1f ms/step)",
+                      plan_version_, replan->why_not.c_str(), replan->step_ms_now,
+                      replan->step_ms_new);
+        progress_->note("step " + std::to_string(step) + ": " + cause + text);
+      }
+    }
+  }
+  torch::Tensor shared = torch::from_blob(decision.data(), {1 + stages_}, torch::kDouble);
+  transport_.all_reduce_sum(shared);
+  if (decision[0] == 0) return;
+  Plan next = plan_;
+  for (int s = 0; s < stages_; ++s) {
+    StagePlan& stage = next.stages[static_cast<std::size_t>(s)];
+    stage.first_block = static_cast<std::int64_t>(decision[static_cast<std::size_t>(1 + s)]);
+    stage.last_block =
+        s + 1 < stages_ ? static_cast<std::int64_t>(decision[static_cast<std::size_t>(2 + s)]) - 1
+                        : static_cast<std::int64_t>(model_.blocks.size()) - 1;
+  }
+  pending_ =
+      PendingRepartition{drain_after(step) + 1, step, std::move(next), cause, std::move(replan)};
 }
 
 std::int64_t PipelineTrainer::resume_from(const std::string& checkpoint) {
@@ -683,9 +827,10 @@ void PipelineTrainer::write_checkpoint(std::int64_t step) {
 void PipelineTrainer::run() {
   std::filesystem::path dir(config_.output);
   const int rank = transport_.rank();
+  const bool writes = !config_.output.empty();
   std::optional<MetricsWriter> metrics;
   std::optional<CsvWriter> rank_csv;
-  if (!config_.output.empty()) {
+  if (writes) {
     if (rank == 0) write_file_atomically(dir / "run.toml", config_to_toml(config_));
     if (reports()) metrics.emplace(dir / "metrics.csv");
     rank_csv.emplace(
@@ -693,33 +838,40 @@ void PipelineTrainer::run() {
         std::vector<std::string>{"step", "stage", "forward_ms", "backward_ms", "comm_ms", "idle_ms",
                                  "step_ms", "weight_versions", "injected_ms"});
   }
+  if (rank == 0 && writes) {
+    monitor_csv_.emplace(dir / "monitor.csv",
+                         std::vector<std::string>{"step", "stage", "compute_ms_per_microbatch",
+                                                  "baseline_ms", "slowdown"});
+    if (!planned_.empty() || dynamic_) {
+      repartitions_csv_.emplace(
+          dir / "repartitions.csv",
+          std::vector<std::string>{"step", "decided_step", "plan_version", "cause", "old_plan",
+                                   "new_plan", "predicted_ms_before", "predicted_ms_after",
+                                   "predicted_gain_ms", "predicted_migration_ms", "blocks_moved",
+                                   "bytes_moved", "ms"});
+    }
+  }
   const std::int64_t first_step = config_.resume.empty() ? 1 : resume_from(config_.resume) + 1;
-  // The monitor: every monitor_every steps all ranks add up, per stage, the compute time and
-  // the micro-batches of the window (one all-reduce, no star through a rank); rank 0 writes
-  // monitor.csv with each stage's compute per micro-batch against the first window's.
-  std::optional<CsvWriter> monitor_csv;
-  if (rank == 0 && !config_.output.empty()) {
-    monitor_csv.emplace(dir / "monitor.csv",
-                        std::vector<std::string>{"step", "stage", "compute_ms_per_microbatch",
-                                                 "baseline_ms", "slowdown"});
+  unmonitored_step_ = first_step;  // the first step warms up (allocations, first touch)
+  if (rank == 0) {
+    progress_.emplace("step", config_.steps);
+    if (config_.dynamic && !dynamic_) {
+      progress_->note(
+          "--dynamic: the plan has replicated stages and live repartitioning moves blocks "
+          "along a straight pipeline, so it stays off (the monitor still runs)");
+    }
   }
-  std::optional<CsvWriter> repartitions_csv;
-  if (rank == 0 && !config_.output.empty() && !planned_.empty()) {
-    repartitions_csv.emplace(dir / "repartitions.csv",
-                             std::vector<std::string>{"step", "old_plan", "new_plan",
-                                                      "blocks_moved", "bytes_moved", "ms"});
-  }
-  torch::Tensor window = torch::zeros({2 * stages_}, torch::kDouble);
-  std::vector<double> baseline(static_cast<std::size_t>(stages_), 0.0);
-  std::optional<Progress> progress;
-  if (rank == 0) progress.emplace("step", config_.steps);
   for (std::int64_t step = first_step; step <= config_.steps; ++step) {
-    inject_test_failure(rank, step);
+    inject_test_failure(rank, step, "step");
     for (const PlannedRepartition& planned : planned_) {
-      if (planned.step != step) continue;
-      if (progress) progress->finish();  // the repartition's line goes between progress lines
-      run_planned_repartition(planned.plan, step, repartitions_csv ? &*repartitions_csv : nullptr);
-      if (progress) progress.emplace("step", config_.steps);
+      if (planned.step == step) run_repartition(planned.plan, step, {"planned", step - 1});
+    }
+    if (pending_ && pending_->step == step) {
+      const PendingRepartition decided = std::move(*pending_);
+      pending_.reset();
+      run_repartition(
+          decided.plan, step,
+          {decided.cause, decided.decided_step, decided.replan ? &*decided.replan : nullptr});
     }
     StepResult r = train_step(step);
     const RankStepTimes t = times_;
@@ -736,21 +888,19 @@ void PipelineTrainer::run() {
         (step % config_.checkpoint_every == 0 || step == config_.steps)) {
       write_checkpoint(step);
     }
-    if (step > first_step) {  // the first step warms up (allocations, first touch)
-      window[stage_] += t.forward_ms + t.backward_ms;
-      window[stages_ + stage_] += t.microbatches;
-    }
     if (step % config_.monitor_every == 0 || step == config_.steps) {
-      transport_.all_reduce_sum(window);
-      for (int s = 0; s < stages_ && monitor_csv; ++s) {
-        const double count = window[stages_ + s].item<double>();
-        const double per_microbatch = count > 0 ? window[s].item<double>() / count : 0.0;
-        double& base = baseline[static_cast<std::size_t>(s)];
-        if (base == 0) base = per_microbatch;
-        monitor_csv->write_row({step, static_cast<std::int64_t>(s), per_microbatch, base,
-                                base > 0 ? per_microbatch / base : 1.0});
+      // Every rank sums the window (one all-reduce); rank 0 writes monitor.csv.
+      const MonitorWindow window = monitor_.exchange(step, plan_, [&](std::vector<double>& values) {
+        torch::Tensor shared = torch::from_blob(
+            values.data(), {static_cast<std::int64_t>(values.size())}, torch::kDouble);
+        transport_.all_reduce_sum(shared);
+      });
+      for (int s = 0; s < stages_ && monitor_csv_; ++s) {
+        const auto i = static_cast<std::size_t>(s);
+        monitor_csv_->write_row({step, static_cast<std::int64_t>(s), window.compute_ms[i],
+                                 window.expected_ms[i], window.slowdown[i]});
       }
-      window.zero_();
+      if (dynamic_ && !pending_ && step < config_.steps) rebalance(window, step);
     }
     if (metrics) metrics->write(row);
     if (rank_csv) {
@@ -758,17 +908,18 @@ void PipelineTrainer::run() {
                            t.comm_ms, t.idle_ms, t.step_ms,
                            static_cast<std::int64_t>(t.weight_versions), t.injected_ms});
     }
-    if (progress) {
+    if (progress_) {
       char detail[96];
       std::snprintf(detail, sizeof(detail), "stage 0: %.1f ms/step, idle %.0f%%", t.step_ms,
                     100.0 * t.idle_ms / t.step_ms);
-      progress->update(step, detail);
+      progress_->update(step, detail);
     }
   }
-  if (progress) progress->finish();
+  if (progress_) progress_->finish();
+  progress_.reset();
   std::string name = "rank " + std::to_string(rank) + " (stage " + std::to_string(stage_) + ")";
   std::vector<std::string> events = transport_.gather_text(trace_.events_json(rank, name), 0);
-  if (rank == 0 && !config_.output.empty()) {
+  if (rank == 0 && writes) {
     write_file_atomically(dir / "trace.json", merge_trace(events));
   }
   transport_.barrier();

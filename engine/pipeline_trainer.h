@@ -24,14 +24,19 @@
 #include <vector>
 
 #include "common/csv_writer.h"
+#include "common/progress.h"
 #include "common/run_config.h"
 #include "datasets/synthetic.h"
+#include "engine/block_clock.h"
 #include "engine/bundle_channel.h"
 #include "engine/lr_schedule.h"
 #include "engine/optimizer.h"
 #include "engine/planned_repartition.h"
 #include "engine/reference_trainer.h"
+#include "engine/replanner.h"
+#include "engine/slowdown_detector.h"
 #include "engine/slowdown_injection.h"
+#include "engine/stage_monitor.h"
 #include "engine/trace.h"
 #include "engine/transport/transport.h"
 #include "engine/weight_versions.h"
@@ -89,8 +94,14 @@ class PipelineTrainer {
 
   // Runs all steps (after --resume's step, if set): metrics.csv on the last stage,
   // ranks/rank<R>.csv on every rank, trace.json (all ranks merged) and run.toml on rank 0,
-  // checkpoints every --checkpoint-every steps and after the last, and the planned
-  // repartitions (one line each, and repartitions.csv).
+  // checkpoints every --checkpoint-every steps and after the last, the monitor every
+  // --monitor-every steps (monitor.csv), and the repartitions, planned (--repartition) or
+  // decided (--dynamic): one line each, and repartitions.csv.
+  //
+  // --dynamic: after each monitor window rank 0 runs the detector and, when a rank's speed
+  // changed, the replanner; the decision reaches every rank in one all-reduce and the migration
+  // runs at the next drain: before the next step for the flushing schedules; under 1f1b-stash
+  // the running segment is cut to drain as early as it can (after the next step when m >= stages).
   void run();
 
   int stage() const { return stage_; }
@@ -112,12 +123,26 @@ class PipelineTrainer {
     torch::Tensor loss;
     std::int64_t activation_ticket = -1;
     std::int64_t grad_ticket = -1;
-    int version_slot = -1;  // 1f1b-stash
+    int version_slot = -1;            // 1f1b-stash
+    std::optional<BlockClock> clock;  // per-block times, when the step is monitored
   };
 
   void start_segment(std::int64_t step);
-  // repartition() before `step`, with its line on rank 0, a row of `csv` and a trace event.
-  void run_planned_repartition(const Plan& plan, std::int64_t step, CsvWriter* csv);
+  std::vector<Action> segment_actions(std::int64_t first, std::int64_t last) const;
+  std::int64_t drain_after(std::int64_t step);
+  // Why and with what prediction a repartition runs, for its line and repartitions.csv.
+  struct RepartitionReason {
+    std::string cause;               // "planned", "rank 1 slowed 2.49x"
+    std::int64_t decided_step = 0;   // the step after which it was decided
+    const Replan* replan = nullptr;  // the replanner's prediction (dynamic repartitions)
+  };
+  // repartition() before `step`, with its line on rank 0, a row of repartitions.csv and a trace
+  // event.
+  void run_repartition(const Plan& plan, std::int64_t step, const RepartitionReason& reason);
+  // --dynamic, after the window that ended at `step`: detect, replan, maybe repartition.
+  void rebalance(const MonitorWindow& window, std::int64_t step);
+  // The reference profile with parameter bytes, and what migrating each block sends.
+  Replanner make_replanner(const Profile& reference) const;
   void adopt_plan(const Plan& plan);
   bool owns(std::int64_t g, int stage) const;
   int rank_of(std::int64_t g, int stage) const;
@@ -125,6 +150,8 @@ class PipelineTrainer {
   void execute(const Action& action, std::int64_t g);
   void forward(std::int64_t g);
   void backward(std::int64_t g);
+  // The per-block times of a monitored micro-batch whose backward ran from `backward_start`.
+  void record_block_times(Microbatch& mb, std::chrono::steady_clock::time_point backward_start);
   void reduce_tied_gradients_across_stages();
   void reduce_gradients_across_replicas();
   void optimizer_step(std::int64_t step, StepResult& result);
@@ -158,6 +185,28 @@ class PipelineTrainer {
   std::int64_t updates_ = 0;                  // optimizer steps applied (the weight version)
   std::vector<SlowdownInjection> injections_;
   std::vector<PlannedRepartition> planned_;
+
+  // The monitor and the dynamic loop (rank 0 holds the detector and the replanner).
+  StageMonitor monitor_;
+  std::int64_t unmonitored_step_ = 1;  // a warm-up step: the run's first, the first after a move
+  bool monitoring_ = false;            // the step in progress is monitored
+  bool dynamic_ = false;
+  Plan initial_plan_;
+  int plan_version_ = 1;
+  std::optional<SlowdownDetector> detector_;
+  std::optional<Replanner> replanner_;
+  // A decided repartition, run before `step` (after the pipeline drained).
+  struct PendingRepartition {
+    std::int64_t step = 0;
+    std::int64_t decided_step = 0;
+    Plan plan;
+    std::string cause;
+    std::optional<Replan> replan;  // rank 0
+  };
+  std::optional<PendingRepartition> pending_;
+  std::optional<Progress> progress_;           // rank 0, during run()
+  std::optional<CsvWriter> monitor_csv_;       // rank 0
+  std::optional<CsvWriter> repartitions_csv_;  // rank 0
 
   // The schedule segment in flight: steps [first, last] without a flush, and this rank's
   // actions of it (micro-batches numbered from the segment's start).

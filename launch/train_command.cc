@@ -26,9 +26,9 @@ ResolvedConfig resolve(CLI::App& train, const TrainCommand& command) {
   ResolvedConfig config;
   if (!command.config_path.empty()) load_config_file(command.config_path, config);
   for (const ConfigKey& key : run_config_keys()) {
-    if (train.count(flag_for_key(key.name)) > 0) {
-      set_config_from_flag(key.name, command.flags.at(key.name), config);
-    }
+    if (train.count(flag_for_key(key.name)) == 0) continue;
+    const bool is_switch = std::holds_alternative<bool RunConfig::*>(key.field);
+    set_config_from_flag(key.name, is_switch ? "true" : command.flags.at(key.name), config);
   }
   return config;
 }
@@ -117,6 +117,10 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& command) {
   for (const ConfigKey& key : run_config_keys()) {
     std::string flag = flag_for_key(key.name);
     if (key.name == "output") flag = "-o," + flag;
+    if (std::holds_alternative<bool RunConfig::*>(key.field)) {  // a switch: "--dynamic"
+      train->add_flag(flag, key.help)->group("Run config");
+      continue;
+    }
     RunConfig defaults;
     std::string type_name;
     std::string default_text;
@@ -129,7 +133,7 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& command) {
           } else if constexpr (std::is_same_v<Field, std::int64_t>) {
             type_name = "INT";
             default_text = std::to_string(defaults.*field);
-          } else {
+          } else if constexpr (std::is_same_v<Field, double>) {
             type_name = "NUMBER";
             default_text = format_double(defaults.*field);
           }

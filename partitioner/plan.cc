@@ -283,6 +283,13 @@ int Plan::stage_of_rank(int rank) const {
   return -1;
 }
 
+int Plan::stage_of_block(std::int64_t block) const {
+  for (std::size_t s = 0; s < stages.size(); ++s) {
+    if (block >= stages[s].first_block && block <= stages[s].last_block) return static_cast<int>(s);
+  }
+  return -1;
+}
+
 std::int64_t Plan::num_blocks() const {
   return stages.empty() ? 0 : stages.back().last_block + 1;
 }

@@ -43,9 +43,10 @@ struct Plan {
   std::vector<StagePlan> stages;
   std::optional<PlanPrediction> prediction;
 
-  int world_size() const;             // number of distinct ranks
-  int stage_of_rank(int rank) const;  // -1 if the rank is in no stage
-  std::int64_t num_blocks() const;    // last_block of the last stage + 1
+  int world_size() const;                        // number of distinct ranks
+  int stage_of_rank(int rank) const;             // -1 if the rank is in no stage
+  int stage_of_block(std::int64_t block) const;  // -1 if no stage holds the block
+  std::int64_t num_blocks() const;               // last_block of the last stage + 1
   std::int64_t global_batch() const { return microbatches * microbatch_size; }
   bool operator==(const Plan&) const = default;
 };

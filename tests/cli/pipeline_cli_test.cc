@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -18,31 +19,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 using PipelineCliTest = CommandTest;
-
-// Column `column` of a CSV file, header first.
-std::vector<std::string> csv_column(const std::filesystem::path& path, std::size_t column) {
-  std::istringstream in(read_text(path));
-  std::vector<std::string> values;
-  for (std::string line; std::getline(in, line);) {
-    std::stringstream row(line);
-    std::string cell;
-    for (std::size_t i = 0; i <= column && std::getline(row, cell, ','); ++i) {
-    }
-    values.push_back(cell);
-  }
-  return values;
-}
-
-std::size_t count_lines(const std::filesystem::path& path) {
-  std::string text = read_text(path);
-  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
-}
-
-std::size_t count_of(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 TEST_F(PipelineCliTest, ThreeStagesReproduceTheSingleProcessLossesAndWriteEveryFile) {
   const std::string args =
@@ -165,12 +141,13 @@ TEST_F(PipelineCliTest, LiveRepartitionMovesBlocksAndKeepsEveryLoss) {
   CommandResult moved = run_command(
       mpirun_repipe(3, args + (dir_ / "moved").string() + " --repartition step=5,plan=" + skewed));
   ASSERT_EQ(moved.exit_code, 0) << moved.err;
-  EXPECT_NE(moved.out.find("step 5: repartitioned 0-2|3-4|5-7 -> 0-0|1-1|2-7: moved 4 blocks"),
+  EXPECT_NE(moved.out.find("step 5: planned: repartitioned 0-2|3-4|5-7 -> 0-0|1-1|2-7 (plan v2); "
+                           "moved 4 blocks"),
             std::string::npos)
       << moved.out;
   EXPECT_EQ(csv_column(dir_ / "moved" / "metrics.csv", 1),
             csv_column(dir_ / "plain" / "metrics.csv", 1));
-  EXPECT_EQ(csv_column(dir_ / "moved" / "repartitions.csv", 3),
+  EXPECT_EQ(csv_column(dir_ / "moved" / "repartitions.csv", 10),
             (std::vector<std::string>{"blocks_moved", "4"}));
   EXPECT_EQ(count_of(read_text(dir_ / "moved" / "trace.json"), "\"REPARTITION\""), 3u);
 
@@ -181,14 +158,52 @@ TEST_F(PipelineCliTest, LiveRepartitionMovesBlocksAndKeepsEveryLoss) {
   EXPECT_EQ(count_of(bad.err, "repipe: error: "), 1u) << bad.err;
 }
 
+// --dynamic: rank 1 slows down 6x on steps 10..24; the detector sees it in the first whole
+// window, blocks move off rank 1 and back when it recovers, and the numbers do not change: every
+// loss is the static run's, and so are the final parameters (the loss of one more step from each
+// run's last checkpoint). The emulated VGG16 sleeps its profiled times (5% of them), so the
+// ranks' speeds depend little on who else uses the 2 cores.
+// A rank that fails in the middle of a migration ends the job, and the last checkpoint is
+// untouched: resuming from it gives the losses of the run that never failed.
+TEST_F(PipelineCliTest, AFailureMidMigrationEndsTheJobAndLeavesTheLastCheckpoint) {
+  const std::string skewed =
+      std::string(REPIPE_SOURCE_DIR) + "/configs/plans/mlp-3stages-skewed.toml";
+  const std::string args =
+      "train --model mlp --steps 8 --microbatches 4 --threads 1 --checkpoint-every 4 --output ";
+  CommandResult whole = run_command(mpirun_repipe(3, args + (dir_ / "whole").string()));
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  CommandResult failed = run_command(
+      "REPIPE_TEST_FAIL=1:6:migration timeout 60 " +
+      mpirun_repipe(3, args + (dir_ / "failed").string() + " --repartition step=6,plan=" + skewed));
+  EXPECT_NE(failed.exit_code, 0);
+  EXPECT_NE(failed.exit_code, 124) << "the job hung after rank 1 failed";
+  EXPECT_NE(failed.err.find("repipe: rank 1: failed: injected failure at migration 6"),
+            std::string::npos)
+      << failed.err;
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "failed/checkpoints/step-4/manifest.toml"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "failed/checkpoints/step-8"));
+
+  CommandResult resumed =
+      run_command(mpirun_repipe(3, args + (dir_ / "resumed").string() + " --resume " +
+                                       (dir_ / "failed/checkpoints").string()));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  std::vector<std::string> expected = csv_column(dir_ / "whole" / "metrics.csv", 1);
+  std::vector<std::string> after = csv_column(dir_ / "resumed" / "metrics.csv", 1);
+  ASSERT_EQ(after.size(), 5u);  // header and steps 5..8
+  EXPECT_EQ(std::vector<std::string>(expected.begin() + 5, expected.end()),
+            std::vector<std::string>(after.begin() + 1, after.end()));
+}
+
 TEST_F(PipelineCliTest, HybridPlanWithReplicasAndEvaluationRuns) {
   CommandResult r = run_command(mpirun_repipe(
       3, "train --plan " + std::string(REPIPE_SOURCE_DIR) +
              "/configs/plans/small_cnn-hybrid.toml --steps 3 --eval-every 3 --eval-batches 1 "
-             "--threads 1 --output " +
+             "--threads 1 --dynamic --output " +
              dir_.string()));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("stage 0 on ranks 0,1"), std::string::npos) << r.out;
+  // --dynamic declines replicated plans in one line and trains on.
+  EXPECT_EQ(count_of(r.out, "--dynamic: the plan has replicated stages"), 1u) << r.out;
   std::vector<std::string> eval = csv_column(dir_ / "metrics.csv", 6);
   ASSERT_EQ(eval.size(), 4u);
   EXPECT_EQ(eval[0], "eval_loss");

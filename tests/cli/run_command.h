@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <algorithm>
 
@@ -59,6 +60,31 @@ inline CommandResult run_repipe(const std::string& args) {
 inline std::string mpirun_repipe(int ranks, const std::string& args) {
   return std::string(REPIPE_SOURCE_DIR) + "/scripts/mpirun.sh -np " + std::to_string(ranks) + " " +
          repipe_binary() + " " + args;
+}
+
+// Column `column` of a CSV file, header first.
+inline std::vector<std::string> csv_column(const std::filesystem::path& path, std::size_t column) {
+  std::istringstream in(read_text(path));
+  std::vector<std::string> values;
+  for (std::string line; std::getline(in, line);) {
+    std::stringstream row(line);
+    std::string cell;
+    for (std::size_t i = 0; i <= column && std::getline(row, cell, ','); ++i) {
+    }
+    values.push_back(cell);
+  }
+  return values;
+}
+
+inline std::size_t count_lines(const std::filesystem::path& path) {
+  std::string text = read_text(path);
+  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+inline std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
 }
 
 // A test with its own empty folder dir_ (removed afterwards), named after the test.

@@ -34,6 +34,9 @@ TEST(TextFormat, GroupsThousandsAndNamesBytes) {
   EXPECT_EQ(group_thousands(-1000), "-1,000");
   EXPECT_EQ(human_bytes(512), "512 B");
   EXPECT_EQ(human_bytes(1536), "1.5 KiB");
+  EXPECT_EQ(human_duration_ms(0.84), "0.8 ms");
+  EXPECT_EQ(human_duration_ms(1234), "1.23 s");
+  EXPECT_EQ(human_duration_ms(95000), "1.6 min");
 }
 
 TEST(CsvEscape, QuotesOnlyWhenNeeded) {

@@ -96,6 +96,9 @@ TEST_F(RunConfigTest, FlagsOverrideTheFileAndNameTheFlag) {
   EXPECT_EQ(config.where("microbatches"), "flag --microbatches");
   EXPECT_THROW(set_config_from_flag("steps", "12x", config), UsageError);
   EXPECT_THROW(set_config_from_flag("lr", "", config), UsageError);
+  EXPECT_THROW(set_config_from_flag("dynamic", "yes", config), UsageError);
+  set_config_from_flag("dynamic", "true", config);
+  EXPECT_TRUE(config.values.dynamic);
 }
 
 TEST_F(RunConfigTest, RunTomlReadsBackToTheSameConfig) {
@@ -104,6 +107,7 @@ TEST_F(RunConfigTest, RunTomlReadsBackToTheSameConfig) {
   original.lr = 0.1 + 0.2;  // not exactly representable in short decimal
   original.seed = 123456789;
   original.output = "runs/a b";
+  original.dynamic = true;
   ResolvedConfig loaded;
   load_config_file(write(config_to_toml(original)), loaded);
   for (const ConfigKey& key : run_config_keys()) {

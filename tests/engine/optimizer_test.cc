@@ -11,7 +11,9 @@ struct Case {
   double lr;
 };
 
-void PrintTo(const Case& c, std::ostream* out) { *out << c.config.kind << " lr " << c.lr; }
+void PrintTo(const Case& c, std::ostream* out) {
+  *out << c.config.kind << " lr " << c.lr;
+}
 
 std::unique_ptr<torch::optim::Optimizer> torch_optimizer(const Case& c,
                                                          std::vector<torch::Tensor> params) {
