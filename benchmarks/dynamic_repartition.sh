@@ -10,6 +10,7 @@
 # prints a markdown table. About 13 minutes for vgg16 (3 x 1,000 steps), 30 s for mlp.
 # STEPS (1000), FROM (200), TO (600) and SCALE (vgg16's time scale, 0.1) shrink it for a smoke
 # run; a run with any of them set keeps its results beside its runs, not in benchmarks/results.
+# RUNS="dynamic" reruns only the runs named (the others' results are kept).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-vgg16}
@@ -21,7 +22,8 @@ repipe=build/launch/repipe
 base=runs/dynamic_repartition/$model-$schedule
 results=benchmarks/results
 [ -z "${STEPS:-}${FROM:-}${TO:-}${SCALE:-}" ] || results=$base
-rm -rf "$base"
+runs=${RUNS:-static dynamic best_static}
+[ -n "${RUNS:-}" ] || rm -rf "$base"
 mkdir -p "$base" "$results"
 
 case $model in
@@ -47,7 +49,8 @@ echo "== plans: even (normal cluster), slowed (device 1 at 0.4 speed)"
 "$repipe" plan "${plan_args[@]}" --schedule "$schedule" --speed 1:0.4 -o "$base/slowed.toml" 2>&1 |
   grep -v '^wrote'
 
-for run in static dynamic best_static; do
+for run in $runs; do
+  rm -rf "${base:?}/$run"
   plan=$base/even.toml extra=()
   case $run in
     dynamic) extra=(--dynamic) ;;

@@ -6,6 +6,11 @@
 
 namespace repipe {
 
+int optimizer_state_slots(const OptimizerConfig& config) {
+  if (config.kind == "sgd") return config.momentum > 0 ? 1 : 0;
+  return 2;
+}
+
 Optimizer::Optimizer(OptimizerConfig config) : config_(std::move(config)) {
   REPIPE_CHECK(config_.kind == "sgd" || config_.kind == "adam" || config_.kind == "adamw",
                "unknown optimizer " << config_.kind);

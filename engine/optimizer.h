@@ -23,6 +23,10 @@ struct OptimizerConfig {
   double eps = 1e-8;
 };
 
+// Parameter-sized buffers the optimizer keeps per parameter: 2 for Adam and AdamW, 1 for SGD with
+// momentum, 0 for plain SGD.
+int optimizer_state_slots(const OptimizerConfig& config);
+
 // The optimizer state of one parameter.
 struct ParameterState {
   std::int64_t step = 0;                       // updates applied so far

@@ -703,7 +703,7 @@ void PipelineTrainer::run_repartition(const Plan& plan, std::int64_t step,
   if (const Replan* r = reason.replan) {
     std::snprintf(text, sizeof(text), ": predicted %.1f -> %.1f ms/step, gain %s over %lld steps",
                   r->step_ms_now, r->step_ms_new, human_duration_ms(r->gain_ms).c_str(),
-                  static_cast<long long>(config_.steps - step + 1));
+                  static_cast<long long>(r->steps_left));
     line += text;
   }
   std::snprintf(text, sizeof(text), "; moved %lld blocks, %s in %.1f ms",
@@ -716,24 +716,23 @@ void PipelineTrainer::run_repartition(const Plan& plan, std::int64_t step,
     std::fflush(stdout);
   }
   if (repartitions_csv_) {
+    std::vector<CsvCell> row{
+        step,     reason.decided_step,    static_cast<std::int64_t>(plan_version_), reason.cause,
+        old_plan, plan_blocks_text(plan_)};
     const Replan* r = reason.replan;
-    auto predicted = [&](double value) -> CsvCell {
-      return r ? CsvCell(value) : CsvCell(std::string());
-    };
-    repartitions_csv_->write_row({step, reason.decided_step,
-                                  static_cast<std::int64_t>(plan_version_), reason.cause, old_plan,
-                                  plan_blocks_text(plan_), predicted(r ? r->step_ms_now : 0),
-                                  predicted(r ? r->step_ms_new : 0), predicted(r ? r->gain_ms : 0),
-                                  predicted(r ? r->migration_ms : 0), moved.blocks_moved,
-                                  static_cast<std::int64_t>(bytes), ms});
+    for (double predicted : {r ? r->step_ms_now : 0, r ? r->step_ms_new : 0, r ? r->gain_ms : 0,
+                             r ? r->migration_ms : 0}) {
+      row.push_back(r ? CsvCell(predicted) : CsvCell(std::string()));  // planned: no prediction
+    }
+    row.insert(row.end(), {moved.blocks_moved, static_cast<std::int64_t>(bytes), ms});
+    repartitions_csv_->write_row(row);
   }
 }
 
 Replanner PipelineTrainer::make_replanner(const Profile& reference) const {
   Profile profile = reference;
   std::vector<std::int64_t> state_bytes;
-  const OptimizerConfig& optimizer = optimizer_.config();
-  const int slots = optimizer.kind == "sgd" ? (optimizer.momentum > 0 ? 1 : 0) : 2;
+  const int slots = optimizer_state_slots(optimizer_.config());
   for (std::size_t b = 0; b < model_.blocks.size(); ++b) {
     std::int64_t params = 0;
     for (const NamedTensor& p : block_parameters(*model_.blocks[b])) {

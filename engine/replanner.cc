@@ -69,6 +69,7 @@ double Replanner::step_ms(const Plan& plan, const std::vector<double>& slowdown)
 Replan Replanner::consider(const std::vector<double>& slowdown, const Plan& current,
                            std::int64_t steps_left) const {
   Replan r;
+  r.steps_left = steps_left;
   const bool all_normal =
       std::all_of(slowdown.begin(), slowdown.end(), [](double s) { return s == 1.0; });
   if (all_normal) {

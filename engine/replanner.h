@@ -32,10 +32,11 @@ struct ReplanOptions {
 
 struct Replan {
   bool repartition = false;
-  Plan plan;                // the plan to move to (the current one when not repartitioning)
-  double step_ms_now = 0;   // predicted step of the current plan at the believed speeds
-  double step_ms_new = 0;   // predicted step of `plan`
-  double gain_ms = 0;       // (now - new) x steps left
+  Plan plan;               // the plan to move to (the current one when not repartitioning)
+  double step_ms_now = 0;  // predicted step of the current plan at the believed speeds
+  double step_ms_new = 0;  // predicted step of `plan`
+  std::int64_t steps_left = 0;
+  double gain_ms = 0;       // (now - new) x steps_left
   double migration_ms = 0;  // predicted
   std::int64_t migration_bytes = 0;
   std::string why_not;  // when not repartitioning, one phrase
