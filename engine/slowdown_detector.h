@@ -25,7 +25,7 @@ namespace repipe {
 
 struct DetectorOptions {
   double trigger = 0.2;          // relative change of a rank's slowdown that counts
-  double max_model_error = 2.0;  // a calibration beyond this factor is a speed change
+  double max_model_error = 3.0;  // a calibration beyond this factor is a speed change
   double normal_band = 0.3;      // slowdowns below 1 + this are normal (DynPipe: below 2)
 };
 
