@@ -26,11 +26,15 @@ std::string emulated_vgg16_on_3_stages(const std::filesystem::path& plan,
          " --time-scale 0.05 --bytes-scale 0.001 --threads 1 --optimizer adamw ";
 }
 
+// Rank 1 slows down 3x on steps 10..24: the detector sees it in the first whole window, blocks
+// move off rank 1 and back to the starting plan when it recovers, and the numbers do not change:
+// every loss is the static run's, and so are the final parameters (the loss of one more step
+// from each run's last checkpoint).
 TEST_F(DynamicCliTest, DynamicRepartitionFollowsASlowRankAndKeepsEveryNumber) {
   const std::string model = emulated_vgg16_on_3_stages(dir_ / "plan.toml", "1f1b-flush");
   const std::string args = model +
                            "--steps 40 --monitor-every 5 --checkpoint-every 40 "
-                           "--inject rank=1,factor=6,from=10,to=25 --output ";
+                           "--inject rank=1,factor=3,from=10,to=25 --output ";
   CommandResult fixed = run_command(mpirun_repipe(3, args + (dir_ / "static").string()));
   ASSERT_EQ(fixed.exit_code, 0) << fixed.err;
   EXPECT_FALSE(std::filesystem::exists(dir_ / "static" / "repartitions.csv"));
@@ -68,7 +72,7 @@ TEST_F(DynamicCliTest, DynamicRepartitionFollowsASlowRankAndKeepsEveryNumber) {
 TEST_F(DynamicCliTest, DynamicRepartitionDrainsAWeightStashingPipeline) {
   CommandResult r = run_command(mpirun_repipe(
       3, emulated_vgg16_on_3_stages(dir_ / "plan.toml", "1f1b-stash") +
-             "--steps 30 --monitor-every 5 --inject rank=1,factor=6,from=10,to=25 --dynamic "
+             "--steps 30 --monitor-every 5 --inject rank=1,factor=3,from=10,to=25 --dynamic "
              "--output " +
              (dir_ / "run").string()));
   ASSERT_EQ(r.exit_code, 0) << r.err;
