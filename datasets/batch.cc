@@ -22,4 +22,15 @@ Bundle bundle_to(const Bundle& bundle, const torch::Device& device) {
   return out;
 }
 
+std::int64_t tensor_bytes(const torch::Tensor& tensor) {
+  if (!tensor.defined()) return 0;
+  return tensor.numel() * static_cast<std::int64_t>(tensor.element_size());
+}
+
+std::int64_t bundle_bytes(const Bundle& bundle) {
+  std::int64_t bytes = 0;
+  for (const auto& entry : bundle) bytes += tensor_bytes(entry.second);
+  return bytes;
+}
+
 }  // namespace repipe

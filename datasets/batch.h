@@ -28,4 +28,9 @@ std::vector<Bundle> split_bundle(const Bundle& bundle, std::int64_t parts);
 // Moves every tensor to `device`.
 Bundle bundle_to(const Bundle& bundle, const torch::Device& device);
 
+// The bytes of `tensor`'s elements (numel * element size); 0 for an undefined tensor.
+std::int64_t tensor_bytes(const torch::Tensor& tensor);
+// The bytes of every tensor of `bundle`.
+std::int64_t bundle_bytes(const Bundle& bundle);
+
 }  // namespace repipe

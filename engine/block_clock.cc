@@ -12,9 +12,7 @@ BlockClock::BlockClock(std::size_t blocks)
 
 void BlockClock::forward_done(std::size_t block, double ms, const Bundle& output) {
   forward_ms_[block] = ms;
-  std::int64_t bytes = 0;
-  for (const auto& [name, tensor] : output) bytes += tensor.numel() * tensor.element_size();
-  output_bytes_[block] = bytes;
+  output_bytes_[block] = bundle_bytes(output);
   if (block + 1 == forward_ms_.size()) return;  // the stage's output: its gradient starts the call
   for (const auto& [name, tensor] : output) {
     if (!tensor.requires_grad()) continue;

@@ -624,12 +624,6 @@ void load_block_state(Block& block, const std::vector<Bundle>& state, Optimizer&
   for (auto& b : block.named_buffers()) b.value().copy_(state.at(next++).at("b"));
 }
 
-std::int64_t bundle_bytes(const Bundle& bundle) {
-  std::int64_t bytes = 0;
-  for (const auto& [name, tensor] : bundle) bytes += tensor.numel() * tensor.element_size();
-  return bytes;
-}
-
 }  // namespace
 
 PipelineTrainer::Migration PipelineTrainer::repartition(const Plan& plan) {
@@ -709,12 +703,7 @@ void PipelineTrainer::run_repartition(const Plan& plan, std::int64_t step,
   std::snprintf(text, sizeof(text), "; moved %lld blocks, %s in %.1f ms",
                 static_cast<long long>(moved.blocks_moved), human_bytes(bytes).c_str(), ms);
   line += text;
-  if (progress_) {
-    progress_->note(line);
-  } else {
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-  }
+  progress_->note(line);  // run() holds the progress line on rank 0
   if (repartitions_csv_) {
     std::vector<CsvCell> row{
         step,     reason.decided_step,    static_cast<std::int64_t>(plan_version_), reason.cause,
@@ -734,14 +723,9 @@ Replanner PipelineTrainer::make_replanner(const Profile& reference) const {
   std::vector<std::int64_t> state_bytes;
   const int slots = optimizer_state_slots(optimizer_.config());
   for (std::size_t b = 0; b < model_.blocks.size(); ++b) {
-    std::int64_t params = 0;
-    for (const NamedTensor& p : block_parameters(*model_.blocks[b])) {
-      params += p.tensor.numel() * p.tensor.element_size();
-    }
+    const std::int64_t params = block_parameter_bytes(*model_.blocks[b]);
     std::int64_t buffers = 0;
-    for (const torch::Tensor& buffer : model_.blocks[b]->buffers()) {
-      buffers += buffer.numel() * buffer.element_size();
-    }
+    for (const torch::Tensor& buffer : model_.blocks[b]->buffers()) buffers += tensor_bytes(buffer);
     profile.blocks[b].name = model_.blocks[b]->block_name();
     profile.blocks[b].param_bytes = params;
     state_bytes.push_back(params * (1 + slots) + buffers);

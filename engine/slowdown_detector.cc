@@ -55,8 +55,4 @@ void SlowdownDetector::calibrate_next() {
   std::fill(calibrating_.begin(), calibrating_.end(), true);
 }
 
-bool SlowdownDetector::all_normal() const {
-  return std::all_of(slowdown_.begin(), slowdown_.end(), [](double s) { return s == 1.0; });
-}
-
 }  // namespace repipe

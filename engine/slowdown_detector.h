@@ -41,7 +41,6 @@ class SlowdownDetector {
 
   // [rank] the believed slowdown (compute time over normal).
   const std::vector<double>& slowdown() const { return slowdown_; }
-  bool all_normal() const;
   // What the last update() changed: "rank 1 slowed 2.49x", "rank 1 back to normal", joined by
   // ", ".
   const std::string& change() const { return change_; }

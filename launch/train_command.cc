@@ -60,12 +60,7 @@ void adopt_plan_settings(const Plan& plan, const std::string& path, ResolvedConf
 // stage holds as few parameter bytes as possible.
 Plan default_plan(const RunConfig& c, const Model& model, int world_size) {
   std::vector<std::int64_t> bytes;
-  for (const BlockPtr& block : model.blocks) {
-    std::int64_t total = 0;
-    for (const NamedTensor& p : block_parameters(*block))
-      total += p.tensor.numel() * p.tensor.element_size();
-    bytes.push_back(total);
-  }
+  for (const BlockPtr& block : model.blocks) bytes.push_back(block_parameter_bytes(*block));
   if (world_size > static_cast<int>(model.blocks.size())) {
     throw UsageError("model " + c.model + " has " + std::to_string(model.blocks.size()) +
                      " blocks, too few for " + std::to_string(world_size) +

@@ -64,6 +64,12 @@ std::vector<NamedTensor> block_parameters(const Block& block) {
   return prefixed(block, block.named_parameters(/*recurse=*/true));
 }
 
+std::int64_t block_parameter_bytes(const Block& block) {
+  std::int64_t bytes = 0;
+  for (const NamedTensor& p : block_parameters(block)) bytes += tensor_bytes(p.tensor);
+  return bytes;
+}
+
 std::vector<NamedTensor> Model::named_parameters() const {
   std::vector<NamedTensor> out;
   for (const BlockPtr& block : blocks) {

@@ -55,5 +55,7 @@ class Model {
 
 // Full names of the parameters of one block, in registration order.
 std::vector<NamedTensor> block_parameters(const Block& block);
+// The bytes of one block's parameters.
+std::int64_t block_parameter_bytes(const Block& block);
 
 }  // namespace repipe

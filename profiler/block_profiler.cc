@@ -113,12 +113,6 @@ Bundle detached(const Bundle& bundle) {
   return out;
 }
 
-std::int64_t bundle_bytes(const Bundle& bundle) {
-  std::int64_t bytes = 0;
-  for (const auto& entry : bundle) bytes += tensor_bytes(entry.second);
-  return bytes;
-}
-
 void clear_grads(const std::vector<torch::Tensor>& tensors) {
   for (const torch::Tensor& t : tensors) {
     if (t.grad().defined()) t.mutable_grad() = torch::Tensor();
@@ -213,11 +207,6 @@ const char* profile_precisions() {
   return "fp32 | bf16";
 }
 
-std::int64_t tensor_bytes(const torch::Tensor& tensor) {
-  if (!tensor.defined()) return 0;
-  return tensor.numel() * static_cast<std::int64_t>(tensor.element_size());
-}
-
 Profile profile_model(Model& model, const ProfileOptions& options) {
   validate(options);
   REPIPE_CHECK(!model.blocks.empty(), "model " << model.name << " has no blocks");
@@ -250,9 +239,7 @@ Profile profile_model(Model& model, const ProfileOptions& options) {
 
     BlockProfile row;
     row.name = block.block_name();
-    for (const torch::Tensor& p : block.parameters(/*recurse=*/true)) {
-      row.param_bytes += tensor_bytes(p);
-    }
+    row.param_bytes = block_parameter_bytes(block);
     std::vector<double> forward_ms;
     std::vector<double> backward_ms;
     Bundle next;

@@ -57,7 +57,4 @@ const char* profile_precisions();
 // are a UsageError.
 Profile profile_model(Model& model, const ProfileOptions& options);
 
-// The bytes of `tensor`'s elements (numel * element size); 0 for an undefined tensor.
-std::int64_t tensor_bytes(const torch::Tensor& tensor);
-
 }  // namespace repipe
