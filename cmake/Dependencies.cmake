@@ -12,6 +12,18 @@ find_package(CLI11 REQUIRED)
 find_package(GTest REQUIRED)
 find_package(Threads REQUIRED)
 
+# xgboost (the slowdown predictor's boosted trees, C API). Not find_package(xgboost): Debian's
+# package config also names the `xgboost` command-line tool, which libxgboost-dev does not
+# install, and fails on it.
+find_path(XGBOOST_INCLUDE_DIR xgboost/c_api.h)
+find_library(XGBOOST_LIBRARY NAMES xgboost)
+if(NOT XGBOOST_INCLUDE_DIR OR NOT XGBOOST_LIBRARY)
+  message(FATAL_ERROR "xgboost not found (Debian: libxgboost-dev; scripts/install-deps.sh)")
+endif()
+add_library(xgboost::xgboost UNKNOWN IMPORTED)
+set_target_properties(xgboost::xgboost PROPERTIES IMPORTED_LOCATION ${XGBOOST_LIBRARY}
+                                                  INTERFACE_INCLUDE_DIRECTORIES ${XGBOOST_INCLUDE_DIR})
+
 # Optional tools: the build goes on without them.
 find_package(benchmark QUIET)
 find_program(GNUPLOT_PROGRAM gnuplot)

@@ -47,23 +47,43 @@ Replanner::Replanner(Profile reference, std::vector<double> stage_overhead_ms,
   }
 }
 
-CostModel Replanner::cost_model(const Plan& plan, const std::vector<double>& slowdown) const {
+CostModel Replanner::cost_model(const Plan& plan, const std::vector<double>& slowdown,
+                                const Plan& running) const {
   Cluster cluster = uniform_cluster(static_cast<int>(plan.stages.size()), 0, options_.link);
   cluster.speed.clear();
+  std::vector<int> ranks;
   for (const StagePlan& stage : plan.stages) {
+    ranks.push_back(stage.ranks.front());
     cluster.speed.push_back(1 / slowdown[static_cast<std::size_t>(stage.ranks.front())]);
   }
+  // What each rank runs now: the stage its measured slowdown belongs to.
+  std::vector<std::pair<std::int64_t, std::int64_t>> measured_on(slowdown.size(), {-1, -1});
+  for (const StagePlan& stage : running.stages) {
+    measured_on[static_cast<std::size_t>(stage.ranks.front())] = {stage.first_block,
+                                                                  stage.last_block};
+  }
   // Device s is stage s: its blocks plus its overhead, at its rank's speed.
-  StageCostFn stage_cost = [this, speed = cluster.speed](std::int64_t first, std::int64_t last,
-                                                         int device) {
+  StageCostFn stage_cost = [this, speed = cluster.speed, ranks, measured_on, &slowdown](
+                               std::int64_t first, std::int64_t last, int device) {
     const auto d = static_cast<std::size_t>(device);
-    return (compute_prefix_[last + 1] - compute_prefix_[first] + stage_overhead_ms_[d]) / speed[d];
+    double ms =
+        (compute_prefix_[last + 1] - compute_prefix_[first] + stage_overhead_ms_[d]) / speed[d];
+    const int rank = ranks[d];
+    const auto [now_first, now_last] = measured_on[static_cast<std::size_t>(rank)];
+    // A rank believed normal has no interference to tell stages apart by.
+    const bool slowed = slowdown[static_cast<std::size_t>(rank)] != 1.0;
+    if (predicted_ && slowed && now_first >= 0 && (first != now_first || last != now_last)) {
+      ms *= predicted_(rank, first, last) / predicted_(rank, now_first, now_last);
+    }
+    return ms;
   };
   return CostModel(reference_, cluster, setup_, stage_cost);
 }
 
-double Replanner::step_ms(const Plan& plan, const std::vector<double>& slowdown) const {
-  return estimate_straight_plan(cost_model(plan, slowdown), on_stage_devices(plan)).step_time_ms;
+double Replanner::step_ms(const Plan& plan, const std::vector<double>& slowdown,
+                          const Plan& running) const {
+  return estimate_straight_plan(cost_model(plan, slowdown, running), on_stage_devices(plan))
+      .step_time_ms;
 }
 
 Replan Replanner::consider(const std::vector<double>& slowdown, const Plan& current,
@@ -79,15 +99,15 @@ Replan Replanner::consider(const std::vector<double>& slowdown, const Plan& curr
                         .stages = static_cast<int>(current.stages.size()),
                         .microbatch_size = current.microbatch_size,
                         .simulate = true};
-    r.plan = plan_straight_pipeline(cost_model(current, slowdown), request);
+    r.plan = plan_straight_pipeline(cost_model(current, slowdown, current), request);
     r.plan.schedule = current.schedule;
     r.plan.microbatches = current.microbatches;
     for (std::size_t s = 0; s < current.stages.size(); ++s) {
       r.plan.stages[s].ranks = current.stages[s].ranks;
     }
   }
-  r.step_ms_now = step_ms(current, slowdown);
-  r.step_ms_new = step_ms(r.plan, slowdown);
+  r.step_ms_now = step_ms(current, slowdown, current);
+  r.step_ms_new = step_ms(r.plan, slowdown, current);
   if (same_blocks(r.plan, current)) {
     r.plan = current;
     r.step_ms_new = r.step_ms_now;

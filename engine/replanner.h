@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,10 @@ struct Replan {
   std::string why_not;  // when not repartitioning, one phrase
 };
 
+// The predicted slowdown of blocks [first, last] as one stage on `rank`, under the load measured
+// there (engine/stage_slowdown_model.h puts the slowdown predictor behind it).
+using StageSlowdownFn = std::function<double(int rank, std::int64_t first, std::int64_t last)>;
+
 class Replanner {
  public:
   // `reference`: per-block costs at normal speed (StageMonitor::reference()) with param_bytes;
@@ -59,10 +64,19 @@ class Replanner {
   // A migration of `bytes` took `ms`: later predictions use its rate.
   void record_migration(std::int64_t bytes, double ms);
 
+  // With a predictor, a rank's measured slowdown holds for the stage it runs now, and a candidate
+  // stage on it costs measured x predicted(candidate) / predicted(current): the predictor says
+  // which blocks suffer more under that rank's load (memory-bound ones beside a memory-bound
+  // job), the measurement keeps the level honest. Without one, every stage on a rank is slowed
+  // alike.
+  void set_stage_slowdown(StageSlowdownFn predicted) { predicted_ = std::move(predicted); }
+
  private:
-  // Predicted step of `plan` with its stages at the ranks' speeds.
-  double step_ms(const Plan& plan, const std::vector<double>& slowdown) const;
-  CostModel cost_model(const Plan& plan, const std::vector<double>& slowdown) const;
+  // Predicted step of `plan` with its stages at the ranks' speeds, `running` the plan whose
+  // stages the measured slowdowns belong to.
+  double step_ms(const Plan& plan, const std::vector<double>& slowdown, const Plan& running) const;
+  CostModel cost_model(const Plan& plan, const std::vector<double>& slowdown,
+                       const Plan& running) const;
 
   Profile reference_;
   std::vector<double> compute_prefix_;  // [i]: forward + backward of blocks 0..i-1
@@ -71,6 +85,7 @@ class Replanner {
   Plan initial_;
   TrainingSetup setup_;
   ReplanOptions options_;
+  StageSlowdownFn predicted_;
 };
 
 }  // namespace repipe

@@ -8,10 +8,13 @@
 
 #include "common/error.h"
 #include "launch/build_info.h"
+#include "launch/interference_command.h"
 #include "launch/mpi_session.h"
 #include "launch/plan_command.h"
+#include "launch/predictor_command.h"
 #include "launch/profile_command.h"
 #include "launch/simulate_command.h"
+#include "launch/stress_command.h"
 #include "launch/train_command.h"
 
 namespace {
@@ -30,10 +33,16 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
   CLI::App* train = repipe::add_train_command(app, train_command);
   repipe::ProfileCommand profile_command;
   CLI::App* profile = repipe::add_profile_command(app, profile_command);
+  repipe::InterferenceCommand interference_command;
+  CLI::App* interference = repipe::add_interference_command(*profile, interference_command);
   repipe::PlanCommand plan_command;
   CLI::App* plan = repipe::add_plan_command(app, plan_command);
   repipe::SimulateCommand simulate_command;
   CLI::App* simulate = repipe::add_simulate_command(app, simulate_command);
+  repipe::StressCommand stress_command;
+  CLI::App* stress = repipe::add_stress_command(app, stress_command);
+  repipe::PredictorCommand predictor_command;
+  CLI::App* predictor = repipe::add_predictor_command(app, predictor_command);
 
   try {
     app.parse(argc, argv);
@@ -43,9 +52,12 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
     return repipe::kUsageExitCode;
   }
   if (*train) return repipe::run_train_command(*train, train_command, mpi);
+  if (*interference) return repipe::run_interference_command(interference_command);
   if (*profile) return repipe::run_profile_command(profile_command);
   if (*plan) return repipe::run_plan_command(plan_command);
   if (*simulate) return repipe::run_simulate_command(simulate_command);
+  if (*stress) return repipe::run_stress_command(stress_command);
+  if (*predictor) return repipe::run_predictor_command(predictor_command);
   return repipe::kUsageExitCode;
 }
 

@@ -12,6 +12,7 @@ packages=(
   libeigen3-dev
   libtomlplusplus-dev
   libcli11-dev
+  libxgboost-dev  # the slowdown predictor's gradient-boosted trees (xgboost's C API)
   libgtest-dev libgmock-dev
   libbenchmark-dev
   gnuplot-nox

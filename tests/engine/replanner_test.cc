@@ -134,6 +134,49 @@ TEST(Replanner, BackToNormalRestoresTheInitialPlan) {
   EXPECT_EQ(stay.why_not, "the current plan is already the best");
 }
 
+// Rank 1 is measured 2x slow on blocks 2-3; the predictor says its load hurts blocks 3-5 four
+// times as much as blocks 0-2 (a stage's predicted slowdown is its blocks' mean).
+double predicted_on_rank1(std::int64_t first, std::int64_t last) {
+  double sum = 0;
+  for (std::int64_t b = first; b <= last; ++b) sum += b <= 2 ? 1.0 : 4.0;
+  return sum / static_cast<double>(last - first + 1);
+}
+
+TEST(Replanner, APredictorScalesCandidateStagesAgainstTheMeasuredOneAndMatchesBruteForce) {
+  const Plan running = plan_of({0, 2, 4});
+  const std::vector<double> slowdown{1, 2, 1};
+  Replanner replanner(six_blocks(), {0, 0, 0}, state_bytes(), running, setup());
+  int calls_for_other_ranks = 0;
+  replanner.set_stage_slowdown([&](int rank, std::int64_t first, std::int64_t last) {
+    if (rank != 1) ++calls_for_other_ranks;
+    return rank == 1 ? predicted_on_rank1(first, last) : 1.0;
+  });
+  // Stage cost: 3 ms a block; on rank 1 x 2 x predicted(candidate) / predicted(2-3).
+  auto stage_ms = [&](int s, std::int64_t first, std::int64_t last) {
+    double ms = 3.0 * static_cast<double>(last - first + 1);
+    if (s == 1) ms *= 2 * predicted_on_rank1(first, last) / predicted_on_rank1(2, 3);
+    return ms;
+  };
+  double best = std::numeric_limits<double>::infinity();
+  for (int a = 1; a <= 4; ++a) {
+    for (int b = 1; a + b <= 5; ++b) {
+      best = std::min({best, std::max({stage_ms(0, 0, a - 1), stage_ms(1, a, a + b - 1),
+                                       stage_ms(2, a + b, 5)})});
+    }
+  }
+  Replan r = replanner.consider(slowdown, running, 1000);
+  ASSERT_TRUE(r.repartition) << r.why_not;
+  double chosen = 0;
+  for (int s = 0; s < 3; ++s) {
+    const StagePlan& stage = r.plan.stages[static_cast<std::size_t>(s)];
+    chosen = std::max(chosen, stage_ms(s, stage.first_block, stage.last_block));
+  }
+  EXPECT_DOUBLE_EQ(chosen, best);
+  // Block 3 alone would cost rank 1 9.6 ms (6 ms without the predictor): it goes elsewhere.
+  EXPECT_LE(r.plan.stages[1].last_block, 2);
+  EXPECT_EQ(calls_for_other_ranks, 0);  // normal ranks are not asked
+}
+
 TEST(Replanner, ReplicatedPlansAreRefused) {
   Plan replicated = plan_of({0, 2, 4});
   replicated.stages[0].ranks = {0, 3};
