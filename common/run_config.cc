@@ -96,6 +96,11 @@ const std::vector<ConfigKey>& run_config_keys() {
       {"dynamic",
        "repartition live when a rank slows down or recovers (straight pipelines; off by default)",
        B{&RunConfig::dynamic}},
+      {"slowdown_predictor",
+       "folder of `repipe predictor train`: each rank's load is measured every monitor window, "
+       "each stage's slowdown predicted (OUTPUT/predictions.csv) and --dynamic scores candidate "
+       "stages by it",
+       S{&RunConfig::slowdown_predictor}},
       {"device", "cpu | cuda | cuda:N", S{&RunConfig::device}},
       {"threads", "intra-op threads per process (0: cores / ranks on this node)",
        I{&RunConfig::threads}},

@@ -49,6 +49,7 @@ struct RunConfig {
   std::string inject;                 // slowdowns: "rank=1,factor=2.5,from=200,to=600"; ';'
   std::int64_t monitor_every = 10;    // steps between exchanges of per-stage compute times
   bool dynamic = false;               // repartition live when a rank slows down or recovers
+  std::string slowdown_predictor;     // `repipe predictor train` folder; empty = none
   std::string repartition;            // planned repartitions: "step=K,plan=FILE"; ';'
   std::string device = "cpu";         // cpu | cuda | cuda:N
   std::int64_t threads = 0;           // intra-op threads; 0 = cores / ranks on this node

@@ -16,6 +16,7 @@
 #include "engine/checkpoint.h"
 #include "engine/gradients.h"
 #include "engine/metrics.h"
+#include "profiler/block_profiler.h"
 
 namespace repipe {
 namespace {
@@ -136,6 +137,32 @@ PipelineTrainer::PipelineTrainer(const RunConfig& config, const Plan& plan,
   initial_plan_ = plan_;
   dynamic_ = config.dynamic && plan_.world_size() == stages_;  // straight pipelines only
   if (dynamic_ && transport_.rank() == 0) detector_.emplace(transport_.size());
+  if (!config.slowdown_predictor.empty()) start_load_meters();
+}
+
+void PipelineTrainer::start_load_meters() {
+  // Every rank loads the folder, so a bad one is the same clear error on every rank.
+  SlowdownPredictor predictor = SlowdownPredictor::load(config_.slowdown_predictor);
+  if (transport_.rank() == 0) {
+    predictor_.emplace(std::move(predictor));
+    // On a copy: profiling runs forward and backward, which would touch this model's gradients
+    // and normalisation statistics.
+    Model copy = make_model_();
+    ProfileOptions options;
+    options.batch_size = config_.batch_size / m_;
+    options.repeats = 1;
+    options.warmup = 0;
+    options.seed = static_cast<std::uint64_t>(config_.seed);
+    const Profile profile = profile_model(copy, options);
+    block_features_ = measure_block_features(copy, profile, options.batch_size, options.seed);
+  }
+  // One rank at a time: ranks sharing a machine would slow each other's calibration down.
+  LoadProbeCalibration calibration;
+  for (int r = 0; r < transport_.size(); ++r) {
+    if (r == transport_.rank()) calibration = calibrate_load_probes();
+    transport_.barrier();
+  }
+  load_meter_ = std::make_unique<LoadMeter>(std::vector<int>{}, true, calibration);
 }
 
 // This rank's stage of `plan`: its blocks, parameters, ties across stages and weight versions.
@@ -736,6 +763,49 @@ Replanner PipelineTrainer::make_replanner(const Profile& reference) const {
                    initial_plan_, setup);
 }
 
+void PipelineTrainer::exchange_loads(const MonitorWindow& window, std::int64_t step) {
+  // One rank at a time, the others waiting: each rank's micro-probes then meet only the load
+  // from outside the job, as the probes of the interference dataset met only their co-runners.
+  LoadFeatures mine;
+  for (int r = 0; r < transport_.size(); ++r) {
+    if (r == transport_.rank()) mine = load_meter_->read();
+    transport_.barrier();
+  }
+  const std::vector<double> fields = {
+      mine.cpu_util,         mine.probe_core_util, mine.run_queue,       mine.ctx_switches_per_s,
+      mine.compute_fraction, mine.memory_fraction, mine.llc_misses_per_s};
+  const std::size_t n = fields.size();
+  std::vector<double> all(n * static_cast<std::size_t>(transport_.size()), 0.0);
+  std::copy(fields.begin(), fields.end(), all.begin() + n * transport_.rank());
+  torch::Tensor shared =
+      torch::from_blob(all.data(), {static_cast<std::int64_t>(all.size())}, torch::kDouble);
+  transport_.all_reduce_sum(shared);
+  if (transport_.rank() != 0 || !monitor_.reference()) return;
+
+  if (!stage_slowdown_) {  // the reference window: its loads are the reference loads
+    stage_slowdown_.emplace(std::move(*predictor_), std::move(block_features_),
+                            *monitor_.reference(), transport_.size());
+    predictor_.reset();
+  }
+  std::vector<LoadFeatures> loads;
+  for (int r = 0; r < transport_.size(); ++r) {
+    const double* f = all.data() + n * r;
+    loads.push_back({f[0], f[1], f[2], f[3], f[4], f[5], f[6]});
+    stage_slowdown_->set_load(r, loads.back());
+  }
+  for (int s = 0; s < stages_ && predictions_csv_; ++s) {
+    const StagePlan& stage = plan_.stages[static_cast<std::size_t>(s)];
+    const int rank = stage.ranks.front();
+    const LoadFeatures& load = loads[static_cast<std::size_t>(rank)];
+    predictions_csv_->write_row(
+        {step, static_cast<std::int64_t>(s), static_cast<std::int64_t>(rank),
+         window.slowdown[static_cast<std::size_t>(s)],
+         stage_slowdown_->predict_change(rank, stage.first_block, stage.last_block),
+         stage_slowdown_->predict(rank, stage.first_block, stage.last_block), load.cpu_util,
+         load.probe_core_util, load.run_queue, load.compute_fraction, load.memory_fraction});
+  }
+}
+
 void PipelineTrainer::rebalance(const MonitorWindow& window, std::int64_t step) {
   // Rank 0 decides; [repartition?, each stage's first block] reaches every rank in one
   // all-reduce, so all ranks move to the same plan version.
@@ -743,8 +813,14 @@ void PipelineTrainer::rebalance(const MonitorWindow& window, std::int64_t step) 
   std::optional<Replan> replan;
   std::string cause;
   if (transport_.rank() == 0) {
-    if (!replanner_ && monitor_.reference())
+    if (!replanner_ && monitor_.reference()) {
       replanner_.emplace(make_replanner(*monitor_.reference()));
+      if (stage_slowdown_) {
+        replanner_->set_stage_slowdown([this](int rank, std::int64_t first, std::int64_t last) {
+          return stage_slowdown_->predict(rank, first, last);
+        });
+      }
+    }
     if (replanner_ && detector_->update(window, plan_)) {
       cause = detector_->change();
       replan = replanner_->consider(detector_->slowdown(), plan_, config_.steps - step);
@@ -833,6 +909,14 @@ void PipelineTrainer::run() {
                                    "predicted_gain_ms", "predicted_migration_ms", "blocks_moved",
                                    "bytes_moved", "ms"});
     }
+    if (load_meter_) {
+      predictions_csv_.emplace(
+          dir / "predictions.csv",
+          std::vector<std::string>{"step", "stage", "rank", "measured_slowdown",
+                                   "predicted_slowdown", "predicted_vs_alone", "load_cpu_util",
+                                   "load_core_util", "load_run_queue", "load_compute_fraction",
+                                   "load_memory_fraction"});
+    }
   }
   const std::int64_t first_step = config_.resume.empty() ? 1 : resume_from(config_.resume) + 1;
   unmonitored_step_ = first_step;  // the first step warms up (allocations, first touch)
@@ -844,6 +928,7 @@ void PipelineTrainer::run() {
           "along a straight pipeline, so it stays off (the monitor still runs)");
     }
   }
+  if (load_meter_) load_meter_->start();
   for (std::int64_t step = first_step; step <= config_.steps; ++step) {
     inject_test_failure(rank, step, "step");
     for (const PlannedRepartition& planned : planned_) {
@@ -857,6 +942,7 @@ void PipelineTrainer::run() {
           {decided.cause, decided.decided_step, decided.replan ? &*decided.replan : nullptr});
     }
     StepResult r = train_step(step);
+    if (load_meter_) load_meter_->sample_run_queue();
     const RankStepTimes t = times_;
     StepMetrics row{step, r.loss,    static_cast<double>(config_.batch_size) / (t.step_ms / 1e3),
                     r.lr, t.step_ms, r.grad_norm,
@@ -883,6 +969,7 @@ void PipelineTrainer::run() {
         monitor_csv_->write_row({step, static_cast<std::int64_t>(s), window.compute_ms[i],
                                  window.expected_ms[i], window.slowdown[i]});
       }
+      if (load_meter_) exchange_loads(window, step);
       if (dynamic_ && !pending_ && step < config_.steps) rebalance(window, step);
     }
     if (metrics) metrics->write(row);

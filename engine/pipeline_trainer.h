@@ -37,12 +37,14 @@
 #include "engine/slowdown_detector.h"
 #include "engine/slowdown_injection.h"
 #include "engine/stage_monitor.h"
+#include "engine/stage_slowdown_model.h"
 #include "engine/trace.h"
 #include "engine/transport/transport.h"
 #include "engine/weight_versions.h"
 #include "models/model.h"
 #include "partitioner/plan.h"
 #include "partitioner/schedule.h"
+#include "profiler/load_sampler.h"
 
 namespace repipe {
 
@@ -143,6 +145,11 @@ class PipelineTrainer {
   void rebalance(const MonitorWindow& window, std::int64_t step);
   // The reference profile with parameter bytes, and what migrating each block sends.
   Replanner make_replanner(const Profile& reference) const;
+  // With a slowdown predictor: every rank reads its load over the window that just ended, one
+  // all-reduce brings all of them to rank 0, which predicts each stage's slowdown and writes
+  // predictions.csv beside monitor.csv.
+  void exchange_loads(const MonitorWindow& window, std::int64_t step);
+  void start_load_meters();
   void adopt_plan(const Plan& plan);
   bool owns(std::int64_t g, int stage) const;
   int rank_of(std::int64_t g, int stage) const;
@@ -195,6 +202,13 @@ class PipelineTrainer {
   int plan_version_ = 1;
   std::optional<SlowdownDetector> detector_;
   std::optional<Replanner> replanner_;
+  // The slowdown predictor (config key slowdown_predictor): every rank's load meter; rank 0's
+  // predictor, its blocks' features (measured at start on a copy of the model) and, from the
+  // monitor's reference window on, the stage model the replanner asks.
+  std::unique_ptr<LoadMeter> load_meter_;
+  std::optional<SlowdownPredictor> predictor_;
+  std::vector<BlockFeatures> block_features_;
+  std::optional<StageSlowdownModel> stage_slowdown_;
   // A decided repartition, run before `step` (after the pipeline drained).
   struct PendingRepartition {
     std::int64_t step = 0;
@@ -207,6 +221,7 @@ class PipelineTrainer {
   std::optional<Progress> progress_;           // rank 0, during run()
   std::optional<CsvWriter> monitor_csv_;       // rank 0
   std::optional<CsvWriter> repartitions_csv_;  // rank 0
+  std::optional<CsvWriter> predictions_csv_;   // rank 0, with a slowdown predictor
 
   // The schedule segment in flight: steps [first, last] without a flush, and this rank's
   // actions of it (micro-batches numbered from the segment's start).

@@ -53,6 +53,8 @@ CLI::App* add_interference_command(CLI::App& profile, InterferenceCommand& c) {
       ->capture_default_str();
   app->add_option("--runs", c.runs, "timed runs per measurement (median kept)")
       ->capture_default_str();
+  app->add_option("--measure", c.measure_s, "seconds per measurement at least (more runs)")
+      ->capture_default_str();
   app->add_option("--settle", c.settle_s, "seconds between starting co-runners and sampling")
       ->capture_default_str();
   app->add_option("--sample", c.sample_s, "seconds of load sampling per configuration")
@@ -78,6 +80,7 @@ int run_interference_command(const InterferenceCommand& c) {
   o.placements = c.placements;
   o.repeats = c.repeats;
   o.runs = c.runs;
+  o.measure_s = c.measure_s;
   o.settle_s = c.settle_s;
   o.sample_s = c.sample_s;
   o.probe_core = c.probe_core;
@@ -94,6 +97,7 @@ int run_interference_command(const InterferenceCommand& c) {
   std::int64_t rows = 0;
   std::printf("repipe profile interference: %zu probes on CPU %d, writing %s\n", o.probes.size(),
               o.probe_core, c.output.c_str());
+  std::fflush(stdout);  // before minutes of work, also when stdout is a file
   std::unique_ptr<Progress> progress;
   o.on_progress = [&](std::int64_t done, std::int64_t total, const std::string& what) {
     if (!progress) progress = std::make_unique<Progress>("configurations", total);

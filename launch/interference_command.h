@@ -21,6 +21,7 @@ struct InterferenceCommand {
   std::vector<std::string> placements = {"same", "other"};
   int repeats = 2;
   int runs = 5;
+  double measure_s = 0.1;
   double settle_s = 0.2;
   double sample_s = 0.3;
   int probe_core = 0;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -111,15 +112,38 @@ struct Probe {
   std::vector<BlockFeatures> blocks;
   std::unique_ptr<SliceRun> run;
 
-  // The median of `runs` forward-and-backward runs, after one untimed run.
-  double median_ms(int runs) {
+  int runs = 1;  // per measurement: --runs, or more for a probe shorter than --measure / --runs
+
+  // Appends `count` timed forward-and-backward runs, after one untimed run (it absorbs the
+  // switch from the previous state: caches, and the scheduler's credit to a resumed co-runner).
+  void time_runs(int count, std::vector<double>& times_ms) {
     DeviceStopwatch stopwatch(torch::kCPU);
     run->step_ms(stopwatch);
-    std::vector<double> times;
-    for (int r = 0; r < runs; ++r) times.push_back(run->step_ms(stopwatch));
-    return median_of(times);
+    for (int r = 0; r < count; ++r) times_ms.push_back(run->step_ms(stopwatch));
   }
 };
+
+// Alone and co-located timings of one probe, interleaved in blocks: the co-runners are paused
+// for the alone blocks. Both medians then come from the same few hundred milliseconds, so the
+// VM's own drifts (+-20% over seconds on a shared host) cancel out of their ratio.
+struct ProbeTiming {
+  double alone_ms = 0;
+  double colocated_ms = 0;
+};
+constexpr int kTimingBlocks = 2;
+
+ProbeTiming time_probe(Probe& probe, std::vector<std::unique_ptr<StressProcess>>& corunners) {
+  std::vector<double> alone;
+  std::vector<double> colocated;
+  const int per_block = (probe.runs + kTimingBlocks - 1) / kTimingBlocks;
+  for (int block = 0; block < kTimingBlocks; ++block) {
+    for (auto& corunner : corunners) corunner->pause();
+    probe.time_runs(per_block, alone);
+    for (auto& corunner : corunners) corunner->resume();
+    probe.time_runs(per_block, colocated);
+  }
+  return {median_of(alone), median_of(colocated)};
+}
 
 std::unique_ptr<Probe> load_probe(const ProbeSpec& spec, std::uint64_t seed) {
   auto probe = std::make_unique<Probe>();
@@ -186,10 +210,10 @@ ProbeSpec parse_probe_spec(std::string_view text) {
 }
 
 const std::vector<std::string>& default_probe_specs() {
+  // 6-25 ms each on one core of a 2-core VM: long enough to time, short enough for ~100 configs.
   static const std::vector<std::string> specs = {
-      "mlp@512",       "mlp@2048",           "small_cnn@16", "small_cnn:0-1@64",
-      "resnet-mini@8", "resnet-mini:2-4@16", "bert-tiny@4",  "bert-tiny:1-2@8",
-      "gpt2-tiny@4",   "vgg16:0-1@1",
+      "mlp@2048",           "mlp@8192",        "small_cnn@16", "small_cnn:0-1@64", "resnet-mini@8",
+      "resnet-mini:2-4@16", "bert-tiny:1-2@2", "gpt2-tiny@4",  "resnet50:10@1",    "vgg16:15@8",
   };
   return specs;
 }
@@ -216,6 +240,7 @@ void validate_interference_options(const InterferenceOptions& o) {
   }
   if (o.repeats < 1) throw UsageError("flag --repeats: expected an integer >= 1");
   if (o.runs < 1) throw UsageError("flag --runs: expected an integer >= 1");
+  if (!(o.measure_s >= 0)) throw UsageError("flag --measure: expected seconds >= 0");
   if (!(o.settle_s >= 0) || !(o.sample_s > 0)) {
     throw UsageError("flags --settle/--sample: expected seconds >= 0 and > 0");
   }
@@ -236,13 +261,22 @@ void collect_interference(const InterferenceOptions& o) {
   std::vector<std::unique_ptr<Probe>> probes;
   for (const ProbeSpec& spec : o.probes) probes.push_back(load_probe(spec, o.seed));
 
-  PinnedProbeThread pinned(o.probe_core);
+  // Before pinning: afterwards this thread's affinity is the probe's core alone.
   int other_core = o.probe_core;
   for (int c : allowed_cores()) {
     if (c != o.probe_core) {
       other_core = c;
       break;
     }
+  }
+  PinnedProbeThread pinned(o.probe_core);
+  // A process's first runs are slow (page faults, allocator, caches): warm everything up before
+  // the calibrations and the first alone time, or the first configuration reads as a speed-up.
+  for (auto& probe : probes) {
+    std::vector<double> warmup_ms;
+    probe->time_runs(o.runs, warmup_ms);
+    const double ms = median_of(warmup_ms);
+    probe->runs = std::max(o.runs, static_cast<int>(std::ceil(o.measure_s * 1e3 / ms)));
   }
   LoadSampleOptions sample_options;
   sample_options.seconds = o.sample_s;
@@ -262,8 +296,6 @@ void collect_interference(const InterferenceOptions& o) {
   for (int repeat = 0; repeat < o.repeats; ++repeat) {
     for (const Configuration& config : configs) {
       if (o.on_progress) o.on_progress(done, total, config.describe());
-      std::vector<double> alone_ms;
-      for (auto& probe : probes) alone_ms.push_back(probe->median_ms(o.runs));
 
       std::vector<std::unique_ptr<StressProcess>> corunners;
       for (int i = 0; i < config.corunners; ++i) {
@@ -277,8 +309,8 @@ void collect_interference(const InterferenceOptions& o) {
       }
       std::this_thread::sleep_for(std::chrono::duration<double>(o.settle_s));
       LoadFeatures load = sample_load(sample_options);
-      std::vector<double> colocated_ms;
-      for (auto& probe : probes) colocated_ms.push_back(probe->median_ms(o.runs));
+      std::vector<ProbeTiming> timings;
+      for (auto& probe : probes) timings.push_back(time_probe(*probe, corunners));
       double corunner_gflops = 0;
       double corunner_gbps = 0;
       double corunner_gl = 0;
@@ -302,7 +334,8 @@ void collect_interference(const InterferenceOptions& o) {
         r.corunners = config.corunners;
         r.placement = config.placement;
         r.repeat = repeat;
-        r.probe_features = stage_probe_features(probe.blocks, probe.first, probe.last, alone_ms[p]);
+        r.probe_features =
+            stage_probe_features(probe.blocks, probe.first, probe.last, timings[p].alone_ms);
         r.load = load;
         r.corunner_gflops = corunner_gflops;
         r.corunner_gbps = corunner_gbps;
@@ -310,8 +343,8 @@ void collect_interference(const InterferenceOptions& o) {
         r.deinfer_own_gl =
             r.probe_features.gflops * memory_util_percent(r.probe_features.gbps, peak_gbps);
         r.deinfer_corunner_gl = corunner_gl;
-        r.colocated_ms = colocated_ms[p];
-        r.slowdown = colocated_ms[p] / alone_ms[p];
+        r.colocated_ms = timings[p].colocated_ms;
+        r.slowdown = timings[p].colocated_ms / timings[p].alone_ms;
         if (o.on_record) o.on_record(r);
       }
       ++done;

@@ -3,10 +3,10 @@
 //
 // `repipe profile interference` runs it. Each probe is a slice of a zoo model at a batch size,
 // run forward and backward as a pipeline stage runs it. For every stress configuration the
-// probes are timed alone, then the co-runners start, the load on the probe's core is sampled
-// while only they run (as DynPipe samples its stragglers), and the probes are timed again beside
-// them. The alone time is re-measured before every configuration, so slow drifts of the machine
-// do not pass for interference.
+// co-runners start, the load on the probe's core is sampled while only they run (as DynPipe
+// samples its stragglers), the probes are timed beside them, and the co-runners stop. The alone
+// time is measured between every two configurations and each slowdown divides by the mean of
+// the two that bracket it, so slow drifts of the machine do not pass for interference.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +30,7 @@ struct ProbeSpec {
 // A bad spec is a UsageError naming the spec and the expected form.
 ProbeSpec parse_probe_spec(std::string_view text);
 
-// The probes `repipe profile interference` uses by default: slices of six zoo models, from
+// The probes `repipe profile interference` uses by default: slices of eight zoo models, from
 // fully connected to convolutional to attention, at two batch sizes each for some.
 const std::vector<std::string>& default_probe_specs();
 
@@ -41,7 +41,8 @@ struct InterferenceOptions {
   std::vector<int> corunners = {1, 2};
   std::vector<std::string> placements = {"same", "other"};  // the probe's core, or another
   int repeats = 2;             // passes over every configuration (the noise floor needs >= 2)
-  int runs = 5;                // timed probe runs per measurement; the median counts
+  int runs = 5;                // timed probe runs per measurement at least; the median counts
+  double measure_s = 0.1;      // and at least this long: VM noise comes in bursts of ~10 ms
   double settle_s = 0.2;       // after the co-runners start, before sampling
   double sample_s = 0.3;       // the load sample's passive window
   int probe_core = 0;          // the CPU the probes (and the load micro-probes) run on

@@ -31,7 +31,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr double kProbeTargetSeconds = 2e-3;
+constexpr double kProbeTargetSeconds = 5e-3;  // longer than a scheduler slice
 constexpr std::size_t kStreamProbeArrayBytes = std::size_t{4} << 20;  // 3 arrays: 12 MiB > L2
 constexpr int kCalibrationRepeats = 9;
 
@@ -226,10 +226,12 @@ class LlcMissCounter {
   std::vector<int> fds_;
 };
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+// The rate over all runs together (equal work per run): a time-sliced co-runner makes single
+// runs either full speed or stalled, and only their sum measures the share of the core left.
+double harmonic_mean(const std::vector<double>& rates) {
+  double inverse = 0;
+  for (double rate : rates) inverse += 1 / std::max(rate, 1e-12);
+  return static_cast<double>(rates.size()) / inverse;
 }
 
 // The streaming micro-probe's arrays, filled (and so in memory, mostly in cache) beforehand.
@@ -385,67 +387,101 @@ LoadProbeCalibration calibrate_load_probes(const std::vector<int>& cores) {
   return calibration;
 }
 
-LoadFeatures sample_load(const LoadSampleOptions& options) {
-  REPIPE_CHECK(options.seconds > 0 && options.run_queue_samples >= 1 && options.probe_repeats >= 1,
-               "sample_load options");
-  REPIPE_CHECK(!options.micro_probes ||
-                   (options.calibration.alone_gflops > 0 && options.calibration.alone_gbps > 0),
-               "sample_load: micro-probes need calibrate_load_probes() first");
-  check_cores(options.probe_cores);
-  const std::vector<int> own_cpus = cpus_of(this_thread_affinity());
-  const std::vector<int>& probe_cores =
-      options.probe_cores.empty() ? own_cpus : options.probe_cores;
-  // Our own time shows on the probe cores only when we cannot run anywhere else.
-  const bool confined_to_probe_cores = std::all_of(own_cpus.begin(), own_cpus.end(), [&](int c) {
-    return std::find(probe_cores.begin(), probe_cores.end(), c) != probe_cores.end();
-  });
+struct LoadMeter::Window {
+  ProcStat before;
+  std::unique_ptr<LlcMissCounter> llc;
+  std::optional<double> misses_before;
+  double own_before = 0;
+  Clock::time_point start;
+  double runnable_sum = 0;
+  int runnable_samples = 0;
+};
 
+LoadMeter::LoadMeter(std::vector<int> probe_cores, bool micro_probes,
+                     LoadProbeCalibration calibration, int probe_repeats)
+    : probe_cores_(std::move(probe_cores)),
+      micro_probes_(micro_probes),
+      calibration_(calibration),
+      probe_repeats_(probe_repeats) {
+  REPIPE_CHECK(probe_repeats_ >= 1, "LoadMeter: probe_repeats >= 1");
+  REPIPE_CHECK(!micro_probes_ || (calibration_.alone_gflops > 0 && calibration_.alone_gbps > 0),
+               "LoadMeter: micro-probes need calibrate_load_probes() first");
+  check_cores(probe_cores_);
+  const std::vector<int> own_cpus = cpus_of(this_thread_affinity());
+  if (probe_cores_.empty()) probe_cores_ = own_cpus;
+  // Our own time shows on the probe cores only when we cannot run anywhere else.
+  confined_to_probe_cores_ = std::all_of(own_cpus.begin(), own_cpus.end(), [&](int c) {
+    return std::find(probe_cores_.begin(), probe_cores_.end(), c) != probe_cores_.end();
+  });
+  start();
+}
+
+LoadMeter::~LoadMeter() = default;
+
+void LoadMeter::start() {
+  auto window = std::make_unique<Window>();
+  window->before = parse_proc_stat(read_text("/proc/stat"));
+  window->llc = std::make_unique<LlcMissCounter>(window->before);
+  window->misses_before = window->llc->read();
+  window->own_before = own_cpu_ticks();
+  window->start = Clock::now();
+  window_ = std::move(window);
+}
+
+// /proc/loadavg's running count is the same kernel number as /proc/stat's procs_running, and a
+// far cheaper file to read several times.
+void LoadMeter::sample_run_queue() {
+  const int all = parse_loadavg(read_text("/proc/loadavg")).runnable;
+  window_->runnable_sum += std::max(0, all - own_running_threads());
+  ++window_->runnable_samples;
+}
+
+LoadFeatures LoadMeter::read() {
+  sample_run_queue();
+  const Window& w = *window_;
   LoadFeatures features;
-  ProcStat before = parse_proc_stat(read_text("/proc/stat"));
-  LlcMissCounter llc(before);
-  const std::optional<double> misses_before = llc.read();
-  const double own_before = own_cpu_ticks();
+  features.run_queue = w.runnable_sum / w.runnable_samples;
+  const ProcStat after = parse_proc_stat(read_text("/proc/stat"));
+  const std::optional<double> misses_after = w.llc->read();
+  const double own_ticks = own_cpu_ticks() - w.own_before;
+  const double elapsed = std::max(seconds_since(w.start), 1e-6);
+  features.cpu_util = busy_fraction(w.before.all, after.all, own_ticks);
+  features.probe_core_util =
+      busy_fraction(sum_over(w.before, probe_cores_), sum_over(after, probe_cores_),
+                    confined_to_probe_cores_ ? own_ticks : 0.0);
+  features.ctx_switches_per_s =
+      static_cast<double>(after.context_switches - w.before.context_switches) / elapsed;
+  if (w.misses_before && misses_after) {
+    features.llc_misses_per_s = (*misses_after - *w.misses_before) / elapsed;
+  }
+  if (micro_probes_) {
+    PinnedToCores pinned(probe_cores_);
+    const ProbeRates rates =
+        run_micro_probes(calibration_.fma_iterations, calibration_.stream_elements, probe_repeats_);
+    features.compute_fraction = harmonic_mean(rates.gflops) / calibration_.alone_gflops;
+    features.memory_fraction = harmonic_mean(rates.gbps) / calibration_.alone_gbps;
+  }
+  start();
+  return features;
+}
+
+LoadFeatures sample_load(const LoadSampleOptions& options) {
+  REPIPE_CHECK(options.seconds > 0 && options.run_queue_samples >= 1, "sample_load options");
+  LoadMeter meter(options.probe_cores, options.micro_probes, options.calibration,
+                  options.probe_repeats);
   const auto start = Clock::now();
   const auto window = std::chrono::duration<double>(options.seconds);
-
-  // /proc/loadavg's running count is the same kernel number as /proc/stat's procs_running,
-  // and a far cheaper file to read several times.
-  double runnable = 0;
-  for (int i = 0; i < options.run_queue_samples; ++i) {
+  // Run-queue readings spread over the window; read() adds one more at its end.
+  for (int i = 1; i < options.run_queue_samples; ++i) {
     const auto at = start + std::chrono::duration_cast<Clock::duration>(
-                                window * ((i + 0.5) / options.run_queue_samples));
+                                window * (static_cast<double>(i) / options.run_queue_samples));
     sleep_precisely(std::max(at - Clock::now(), Clock::duration::zero()));
-    const int all = parse_loadavg(read_text("/proc/loadavg")).runnable;
-    runnable += std::max(0, all - own_running_threads());
+    meter.sample_run_queue();
   }
-  features.run_queue = runnable / options.run_queue_samples;
   sleep_precisely(
       std::max(start + std::chrono::duration_cast<Clock::duration>(window) - Clock::now(),
                Clock::duration::zero()));
-
-  const ProcStat after = parse_proc_stat(read_text("/proc/stat"));
-  const std::optional<double> misses_after = llc.read();
-  const double own_ticks = own_cpu_ticks() - own_before;
-  const double elapsed = std::max(seconds_since(start), 1e-6);
-  features.cpu_util = busy_fraction(before.all, after.all, own_ticks);
-  features.probe_core_util =
-      busy_fraction(sum_over(before, probe_cores), sum_over(after, probe_cores),
-                    confined_to_probe_cores ? own_ticks : 0.0);
-  features.ctx_switches_per_s =
-      static_cast<double>(after.context_switches - before.context_switches) / elapsed;
-  if (misses_before && misses_after) {
-    features.llc_misses_per_s = (*misses_after - *misses_before) / elapsed;
-  }
-
-  if (options.micro_probes) {
-    PinnedToCores pinned(probe_cores);
-    const LoadProbeCalibration& alone = options.calibration;
-    const ProbeRates rates =
-        run_micro_probes(alone.fma_iterations, alone.stream_elements, options.probe_repeats);
-    features.compute_fraction = median(rates.gflops) / alone.alone_gflops;
-    features.memory_fraction = median(rates.gbps) / alone.alone_gbps;
-  }
-  return features;
+  return meter.read();
 }
 
 }  // namespace repipe

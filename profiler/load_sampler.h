@@ -3,7 +3,7 @@
 //
 // Two kinds of evidence. Passive: /proc/stat and /proc/loadavg over a short window (CPU busy
 // fractions, runnable tasks, context switches), with this process's own share taken out, and
-// the hardware LLC-miss counter where perf offers one. Active: two ~2 ms micro-probes on the
+// the hardware LLC-miss counter where perf offers one. Active: two ~5 ms micro-probes on the
 // probe's cores, an FMA loop and a streaming loop, timed against their speed on an idle
 // machine; they make memory-bandwidth contention visible where no hardware counter is.
 //
@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -22,14 +23,14 @@ namespace repipe {
 // The micro-probes' work sizes and their rates with no load, from calibrate_load_probes().
 // Measured once (on an idle machine) and kept by the caller for every sample_load().
 struct LoadProbeCalibration {
-  std::int64_t fma_iterations = 0;   // one FMA probe run, ~2 ms alone
-  std::int64_t stream_elements = 0;  // one streaming probe run (triad elements), ~2 ms alone
+  std::int64_t fma_iterations = 0;   // one FMA probe run, ~5 ms alone
+  std::int64_t stream_elements = 0;  // one streaming probe run (triad elements), ~5 ms alone
   double alone_gflops = 0;           // FMA probe, the best of 9 runs
   double alone_gbps = 0;             // streaming probe, the best of 9 runs
 };
 
 // Times both micro-probes on `cores` (empty: wherever the calling thread may run). The calling
-// thread is pinned there meanwhile and its affinity restored after. Takes ~0.1 s.
+// thread is pinned there meanwhile and its affinity restored after. Takes ~0.2 s.
 LoadProbeCalibration calibrate_load_probes(const std::vector<int>& cores = {});
 
 struct LoadSampleOptions {
@@ -37,15 +38,43 @@ struct LoadSampleOptions {
   double seconds = 0.3;          // the passive window
   int run_queue_samples = 10;    // /proc/loadavg reads spread over the window
   bool micro_probes = true;      // run them (after the window); needs `calibration`
-  int probe_repeats = 5;         // runs of each micro-probe; their median counts
+  int probe_repeats = 5;         // runs of each micro-probe; their total rate counts
   LoadProbeCalibration calibration;
+};
+
+// The load over a window the caller spends as it likes (a training rank: its steps), with no
+// sleep of its own: /proc deltas and the LLC counter from start() to read(), the run queue as
+// the mean of the readings taken meanwhile, then the micro-probes (~50 ms on `probe_cores`).
+// Own CPU time and running threads are taken out as in sample_load().
+class LoadMeter {
+ public:
+  // `probe_cores`: the CPUs whose load counts (empty: those the calling thread may use);
+  // micro-probes need `calibration` (calibrate_load_probes()). Bad cores are a UsageError.
+  LoadMeter(std::vector<int> probe_cores, bool micro_probes, LoadProbeCalibration calibration,
+            int probe_repeats = 5);
+  ~LoadMeter();
+  LoadMeter(const LoadMeter&) = delete;
+  LoadMeter& operator=(const LoadMeter&) = delete;
+
+  void start();             // begins a window (read() also begins the next one)
+  void sample_run_queue();  // one /proc/loadavg reading into the window's mean
+  LoadFeatures read();      // the window so far; a reading of the run queue is added first
+
+ private:
+  struct Window;
+  std::vector<int> probe_cores_;
+  bool confined_to_probe_cores_ = false;
+  bool micro_probes_;
+  LoadProbeCalibration calibration_;
+  int probe_repeats_;
+  std::unique_ptr<Window> window_;
 };
 
 // Measures the load: the passive window first, then the micro-probes pinned to probe_cores
 // (the calling thread's affinity is restored after). This process's own CPU time is taken out
 // of cpu_util, and out of probe_core_util when the calling thread was confined to probe_cores;
 // its own running threads are taken out of run_queue. Without micro-probes, compute_fraction
-// and memory_fraction stay 1. Takes `seconds` plus ~30 ms. A probe core that is not on this
+// and memory_fraction stay 1. Takes `seconds` plus ~50 ms. A probe core that is not on this
 // machine is a UsageError.
 LoadFeatures sample_load(const LoadSampleOptions& options);
 

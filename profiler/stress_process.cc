@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <poll.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,6 +53,28 @@ std::string joined(const std::vector<std::string>& args) {
   return text;
 }
 
+// A spawned child inherits the calling thread's CPU mask, and the caller may be pinned to the
+// very core its co-runner must avoid: for the spawn, the thread runs on the child's cores.
+class SpawnAffinity {
+ public:
+  explicit SpawnAffinity(const std::vector<int>& cores) {
+    if (cores.empty() || ::sched_getaffinity(0, sizeof saved_, &saved_) != 0) return;
+    cpu_set_t wanted;
+    CPU_ZERO(&wanted);
+    for (int core : cores) CPU_SET(core, &wanted);
+    changed_ = ::sched_setaffinity(0, sizeof wanted, &wanted) == 0;  // else the child says why
+  }
+  ~SpawnAffinity() {
+    if (changed_) ::sched_setaffinity(0, sizeof saved_, &saved_);
+  }
+  SpawnAffinity(const SpawnAffinity&) = delete;
+  SpawnAffinity& operator=(const SpawnAffinity&) = delete;
+
+ private:
+  cpu_set_t saved_{};
+  bool changed_ = false;
+};
+
 }  // namespace
 
 StressProcess::StressProcess(const std::string& program, const StressOptions& options,
@@ -71,7 +94,11 @@ StressProcess::StressProcess(const std::string& program, const StressOptions& op
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  int spawned = posix_spawn(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
+  int spawned = 0;
+  {
+    SpawnAffinity affinity(options.cores);
+    spawned = posix_spawn(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
+  }
   posix_spawn_file_actions_destroy(&actions);
   ::close(pipe_ends[1]);
   output_ = pipe_ends[0];
@@ -97,8 +124,26 @@ StressProcess::~StressProcess() {
   if (output_ >= 0) ::close(output_);
 }
 
+void StressProcess::pause() {
+  REPIPE_CHECK(pid_ > 0 && !paused_, "'" << command_ << "': pause while not running");
+  REPIPE_CHECK(::kill(pid_, SIGSTOP) == 0,
+               "SIGSTOP '" << command_ << "': " << std::strerror(errno));
+  paused_at_ = std::chrono::steady_clock::now();
+  paused_ = true;
+}
+
+void StressProcess::resume() {
+  REPIPE_CHECK(pid_ > 0 && paused_, "'" << command_ << "': resume while not paused");
+  REPIPE_CHECK(::kill(pid_, SIGCONT) == 0,
+               "SIGCONT '" << command_ << "': " << std::strerror(errno));
+  paused_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - paused_at_).count();
+  paused_ = false;
+}
+
 StressReport StressProcess::stop() {
   REPIPE_CHECK(pid_ > 0, "'" << command_ << "' already stopped");
+  if (paused_) resume();  // a stopped process holds SIGTERM until it runs again
   ::kill(pid_, SIGTERM);
   int status = 0;
   ::waitpid(pid_, &status, 0);
@@ -109,7 +154,16 @@ StressReport StressProcess::stop() {
   std::stringstream text;
   text << in.rdbuf();
   REPIPE_CHECK(in.good() || in.eof(), "'" << command_ << "' left no report at " << report_);
-  return parse_stress_report(text.str(), report_.string());
+  StressReport report = parse_stress_report(text.str(), report_.string());
+  const double running = report.wall_seconds - paused_seconds_;
+  if (paused_seconds_ > 0 && running > 0) {
+    const double scale = report.wall_seconds / running;
+    report.gflops *= scale;
+    report.gbps *= scale;
+    report.busy_fraction *= scale;
+    report.cpu_fraction *= scale;
+  }
+  return report;
 }
 
 }  // namespace repipe

@@ -2,6 +2,7 @@
 // a probe meets is another process's, as a co-located job's is.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -24,11 +25,20 @@ class StressProcess {
   StressProcess(const StressProcess&) = delete;
   StressProcess& operator=(const StressProcess&) = delete;
 
-  // Asks the child to stop (SIGTERM), waits for it and returns its report.
+  // Freezes the child (SIGSTOP) and lets it go on (SIGCONT): alone timings between co-located
+  // ones, microseconds apart. The paused time is taken out of the report's rates.
+  void pause();
+  void resume();
+
+  // Asks the child to stop (SIGTERM), waits for it and returns its report, its rates and
+  // fractions per second of running (not paused) time.
   StressReport stop();
 
  private:
   std::string command_;  // for messages
+  std::chrono::steady_clock::time_point paused_at_{};
+  double paused_seconds_ = 0;
+  bool paused_ = false;
   std::filesystem::path report_;
   pid_t pid_ = -1;
   int output_ = -1;  // the read end of the child's stdout
