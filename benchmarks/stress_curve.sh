@@ -49,7 +49,7 @@ for key in sorted({k[:3] for k in groups}):
             f.write(f"{k[3]} {statistics.median(groups[k])}\n")
     series.append((name, key))
 with open(f'{base}/plot.gp', 'w') as f:
-    f.write("set terminal pngcairo size 1100,480; set output ARG1\n")
+    f.write("set terminal pngcairo size 1100,480 noenhanced; set output ARG1\n")
     f.write("set multiplot layout 1,%d title 'slowdown of a probe block on CPU 0 beside one "
             "repipe stress co-runner (median of 2)'\n" % len(probes))
     f.write("set xlabel 'stress intensity (duty cycle)'; set ylabel 'slowdown'; set grid\n")

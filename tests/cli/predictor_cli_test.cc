@@ -112,6 +112,68 @@ TEST_F(PredictorCliTest, TrainsThenEvaluatesIntoKeyValueLines) {
   EXPECT_EQ(run_repipe(eval + " --seed 4").out, r.out);
 }
 
+// The dataset collected on the development VM (data/interference/): the predictor trained on it
+// must beat both baselines on both splits, and stay within 1.5x the noise of the measurements
+// themselves on a random split (the goals that this CPU can meet).
+TEST_F(PredictorCliTest, TheCommittedCpuDatasetTrainsAPredictorThatBeatsTheBaselines) {
+  const std::filesystem::path data =
+      std::filesystem::path(REPIPE_SOURCE_DIR) / "data/interference/interference-cpu.csv";
+  const std::filesystem::path model = dir_ / "cpu";
+  CommandResult r = run_repipe("predictor train --data " + data.string() + " -o " + model.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = run_repipe("predictor eval --data " + data.string() + " --model " + model.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::map<std::string, std::string> values = key_values(r.out);
+  EXPECT_EQ(std::stoul(values["rows"]), count_lines(data) - 1);
+  auto value = [&](const char* key) { return std::stod(values[key]); };
+  EXPECT_LT(value("mape_random"), value("baseline_linear_random")) << r.out;
+  EXPECT_LT(value("mape_random"), value("baseline_deinfer_random")) << r.out;
+  EXPECT_LT(value("mape_unseen"), value("baseline_linear_unseen")) << r.out;
+  EXPECT_LT(value("mape_unseen"), value("baseline_deinfer_unseen")) << r.out;
+  EXPECT_LE(value("mape_random"), 1.5 * value("noise_floor")) << r.out;
+}
+
+// A run with the predictor writes one row per stage and window: the measured slowdown beside
+// the predicted one, and each stage's rank's load; a folder that is no predictor is one error.
+TEST_F(PredictorCliTest, TrainingWithAPredictorWritesPredictionsPerStageAndWindow) {
+  const std::filesystem::path data = dir_ / "data.csv";
+  std::ofstream(data) << synthetic_dataset(6, 8, 2);
+  const std::filesystem::path model = dir_ / "model";
+  ASSERT_EQ(
+      run_repipe("predictor train --data " + data.string() + " -o " + model.string()).exit_code, 0);
+  const std::filesystem::path run = dir_ / "run";
+  CommandResult r = run_command(
+      mpirun_repipe(2, "train --model mlp --steps 12 --monitor-every 4 --slowdown-predictor " +
+                           model.string() + " --output " + run.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::filesystem::path predictions = run / "predictions.csv";
+  ASSERT_TRUE(std::filesystem::is_regular_file(predictions)) << r.out;
+  const std::string text = read_text(predictions);
+  EXPECT_EQ(text.substr(0, text.find('\n')),
+            "step,stage,rank,measured_slowdown,predicted_slowdown,predicted_vs_alone,"
+            "load_cpu_util,load_core_util,load_run_queue,load_compute_fraction,"
+            "load_memory_fraction");
+  EXPECT_EQ(csv_column(predictions, 0),
+            (std::vector<std::string>{"step", "4", "4", "8", "8", "12", "12"}));
+  EXPECT_EQ(csv_column(predictions, 2),
+            (std::vector<std::string>{"rank", "0", "1", "0", "1", "0", "1"}));
+  const std::vector<std::string> predicted = csv_column(predictions, 4);
+  EXPECT_EQ(predicted[1], "1") << "under the reference window's own load, no change";
+  EXPECT_EQ(predicted[2], "1");
+  for (std::size_t column : {3, 4, 5, 9, 10}) {
+    const std::vector<std::string> cells = csv_column(predictions, column);
+    for (std::size_t row = 1; row < cells.size(); ++row) {
+      EXPECT_GT(std::stod(cells[row]), 0) << "column " << column << " row " << row;
+    }
+  }
+
+  r = run_command(mpirun_repipe(
+      2, "train --model mlp --steps 2 --slowdown-predictor " + (dir_ / "nowhere").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(count_of(r.err, "repipe: error: "), 1u) << r.err;
+  EXPECT_NE(r.err.find("no such predictor folder"), std::string::npos) << r.err;
+}
+
 TEST_F(PredictorCliTest, BadInputIsOneLineAndExitCodeTwo) {
   const std::string model = " -o " + (dir_ / "model").string();
   const std::filesystem::path absent = dir_ / "absent.csv";
