@@ -13,10 +13,10 @@
 #include <memory>
 #include <thread>
 
-#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cpu_affinity.h"
 #include "common/error.h"
 #include "common/precise_sleep.h"
 #include "common/text_format.h"
@@ -49,29 +49,6 @@ double seconds_between(StressClock::time_point from, StressClock::time_point to)
   return duration<double>(to - from).count();
 }
 
-cpu_set_t usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(::getpid(), sizeof set, &set) != 0) {
-    throw InternalError(std::string("sched_getaffinity: ") + std::strerror(errno));
-  }
-  return set;
-}
-
-// "0-3,6": the CPUs of a set, in ranges.
-std::string cpu_list_text(const cpu_set_t& set) {
-  std::string text;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (!CPU_ISSET(cpu, &set)) continue;
-    int last = cpu;
-    while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) ++last;
-    if (!text.empty()) text += ",";
-    text += std::to_string(cpu) + (last > cpu ? "-" + std::to_string(last) : "");
-    cpu = last;
-  }
-  return text;
-}
-
 // Grows or shrinks a chunk's work until one chunk takes about kChunkTarget.
 template <typename RunUnits>
 std::int64_t calibrate_chunk(std::int64_t units, RunUnits run_units) {
@@ -101,7 +78,8 @@ class StressThread {
 
   void prepare() {
     if (!options_.cores.empty()) {
-      pin_calling_thread(options_.cores[static_cast<std::size_t>(index_) % options_.cores.size()]);
+      pin_calling_thread(options_.cores[static_cast<std::size_t>(index_) % options_.cores.size()],
+                         "--cores");
     }
     if (options_.intensity <= 0) return;  // no work at all: no buffers either
     start_value_ = static_cast<float>((options_.seed * 2654435761u + index_) % 1000) * 1e-3f;
@@ -230,13 +208,7 @@ void validate_stress_options(const StressOptions& o) {
     throw UsageError("--threads: a " + o.device + " stress runs one host thread, got " +
                      std::to_string(o.threads));
   }
-  const cpu_set_t usable = usable_cpus();
-  for (int cpu : o.cores) {
-    if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &usable)) {
-      throw UsageError("--cores: CPU " + std::to_string(cpu) +
-                       " is not on this machine (usable: " + cpu_list_text(usable) + ")");
-    }
-  }
+  require_usable_cpus(o.cores, "--cores");
   REPIPE_CHECK(o.buffer_bytes >= 1024 * sizeof(double), "stress buffers of " << o.buffer_bytes);
 }
 
@@ -302,16 +274,6 @@ StressReport run_cpu_stress(const StressOptions& options, const std::atomic<bool
   report.gflops = flops / wall / 1e9;
   report.gbps = bytes / wall / 1e9;
   return report;
-}
-
-void pin_calling_thread(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (::sched_setaffinity(0, sizeof set, &set) != 0) {
-    throw UsageError("--cores: cannot pin a thread to CPU " + std::to_string(cpu) + ": " +
-                     std::strerror(errno));
-  }
 }
 
 double calling_thread_cpu_seconds() {

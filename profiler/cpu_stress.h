@@ -88,9 +88,6 @@ double run_duty_cycle(double intensity, double period_ms, StressClock::time_poin
                       StressClock::time_point end, const std::atomic<bool>* stop,
                       const std::function<void()>& chunk);
 
-// Pins the calling thread to one CPU; failure is a UsageError naming --cores.
-void pin_calling_thread(int cpu);
-
 // CPU time the calling thread has used, in seconds.
 double calling_thread_cpu_seconds();
 

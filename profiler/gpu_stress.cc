@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "common/cpu_affinity.h"
 #include "common/error.h"
 
 namespace repipe {
@@ -46,7 +47,7 @@ StressReport run_gpu_stress(const StressOptions& options, const std::atomic<bool
   validate_stress_options(options);
   check_cuda_device(options.device);
   const int index = cuda_index(options.device);
-  if (!options.cores.empty()) pin_calling_thread(options.cores.front());
+  if (!options.cores.empty()) pin_calling_thread(options.cores.front(), "--cores");
 
   torch::NoGradGuard no_grad;
   torch::manual_seed(options.seed);

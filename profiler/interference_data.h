@@ -16,10 +16,10 @@ namespace repipe {
 // What a workload (a probe, or a candidate pipeline stage) is, measured alone. The same
 // numbers are known for a stage at run time: from its blocks and their reference times.
 struct ProbeFeatures {
-  double gflop = 0;          // forward + backward floating-point operations per run, 1e9
-  double mbytes = 0;         // bytes a run touches (parameters, activations, outputs), 1e6
-  double mparams = 0;        // parameters, 1e6
-  int count_linear = 0;      // layer-type counts over the probe's modules
+  double gflop = 0;      // forward + backward floating-point operations per run, 1e9
+  double mbytes = 0;     // bytes a run touches (parameters, activations, outputs), 1e6
+  double mparams = 0;    // parameters, 1e6
+  int count_linear = 0;  // layer-type counts over the probe's modules
   int count_conv = 0;
   int count_norm = 0;        // batch and layer norms
   int count_activation = 0;  // ReLU, GELU, tanh, ...
@@ -34,13 +34,13 @@ struct ProbeFeatures {
 // The co-located load on the probe's device, read while it runs (the probe idle). Every field
 // is measurable at run time beside a training rank, whatever the co-located job is.
 struct LoadFeatures {
-  double cpu_util = 0;             // busy fraction of all CPUs, 0..1, the measuring process excluded
-  double probe_core_util = 0;      // busy fraction of the CPUs the probe runs on, 0..1
-  double run_queue = 0;            // runnable tasks, averaged over the sample
-  double ctx_switches_per_s = 0;   // context switches per second, machine-wide
-  double compute_fraction = 1;     // a short FMA micro-probe's speed under the load / alone, 0..1
-  double memory_fraction = 1;      // a short streaming micro-probe's bandwidth under load / alone
-  double llc_misses_per_s = -1;    // hardware counter; -1 where perf has no hardware events
+  double cpu_util = 0;            // busy fraction of all CPUs, 0..1, the measuring process excluded
+  double probe_core_util = 0;     // busy fraction of the CPUs the probe runs on, 0..1
+  double run_queue = 0;           // runnable tasks, averaged over the sample
+  double ctx_switches_per_s = 0;  // context switches per second, machine-wide
+  double compute_fraction = 1;    // a short FMA micro-probe's speed under the load / alone, 0..1
+  double memory_fraction = 1;     // a short streaming micro-probe's bandwidth under load / alone
+  double llc_misses_per_s = -1;   // hardware counter; -1 where perf has no hardware events
 };
 
 // One row of the dataset.

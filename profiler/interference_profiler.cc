@@ -11,10 +11,10 @@
 #include <optional>
 #include <thread>
 
-#include <sched.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include "common/cpu_affinity.h"
 #include "common/error.h"
 #include "datasets/synthetic.h"
 #include "models/zoo.h"
@@ -67,38 +67,19 @@ std::vector<Configuration> configurations(const InterferenceOptions& o) {
   return list;
 }
 
-std::vector<int> allowed_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  REPIPE_CHECK(sched_getaffinity(0, sizeof(set), &set) == 0, "sched_getaffinity failed");
-  std::vector<int> cores;
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &set)) cores.push_back(c);
-  }
-  return cores;
-}
-
 // Pins the calling thread to one core and libtorch to one thread; restores both on exit.
 class PinnedProbeThread {
  public:
-  explicit PinnedProbeThread(int core) : threads_(torch::get_num_threads()) {
-    CPU_ZERO(&previous_);
-    REPIPE_CHECK(sched_getaffinity(0, sizeof(previous_), &previous_) == 0, "sched_getaffinity");
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(core, &one);
-    REPIPE_CHECK(sched_setaffinity(0, sizeof(one), &one) == 0, "cannot pin to core " << core);
+  explicit PinnedProbeThread(int core)
+      : affinity_({core}, "--probe-core"), threads_(torch::get_num_threads()) {
     torch::set_num_threads(1);
   }
-  ~PinnedProbeThread() {
-    sched_setaffinity(0, sizeof(previous_), &previous_);
-    torch::set_num_threads(threads_);
-  }
+  ~PinnedProbeThread() { torch::set_num_threads(threads_); }
   PinnedProbeThread(const PinnedProbeThread&) = delete;
   PinnedProbeThread& operator=(const PinnedProbeThread&) = delete;
 
  private:
-  cpu_set_t previous_;
+  ScopedAffinity affinity_;
   int threads_;
 };
 
@@ -244,13 +225,9 @@ void validate_interference_options(const InterferenceOptions& o) {
   if (!(o.settle_s >= 0) || !(o.sample_s > 0)) {
     throw UsageError("flags --settle/--sample: expected seconds >= 0 and > 0");
   }
-  std::vector<int> cores = allowed_cores();
-  if (std::find(cores.begin(), cores.end(), o.probe_core) == cores.end()) {
-    throw UsageError("flag --probe-core: CPU " + std::to_string(o.probe_core) +
-                     " is not one this process may run on");
-  }
+  require_usable_cpus({o.probe_core}, "flag --probe-core");
   bool other = std::find(o.placements.begin(), o.placements.end(), "other") != o.placements.end();
-  if (other && cores.size() < 2) {
+  if (other && calling_thread_cpus().size() < 2) {
     throw UsageError("flag --placements: 'other' needs a second CPU; this process has one");
   }
   if (o.stress_program.empty()) throw UsageError("no stress program (the repipe binary)");
@@ -263,7 +240,7 @@ void collect_interference(const InterferenceOptions& o) {
 
   // Before pinning: afterwards this thread's affinity is the probe's core alone.
   int other_core = o.probe_core;
-  for (int c : allowed_cores()) {
+  for (int c : calling_thread_cpus()) {
     if (c != o.probe_core) {
       other_core = c;
       break;

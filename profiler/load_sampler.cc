@@ -17,11 +17,11 @@
 #include <thread>
 
 #include <linux/perf_event.h>
-#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/cpu_affinity.h"
 #include "common/error.h"
 #include "common/precise_sleep.h"
 #include "profiler/cpu_stress.h"
@@ -123,58 +123,6 @@ int own_running_threads() {
     if (std::getline(in, line) && parse_task_state(line) == 'R') ++running;
   }
   return std::max(running, 1);
-}
-
-cpu_set_t this_thread_affinity() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) != 0) {
-    throw InternalError(std::string("sched_getaffinity: ") + std::strerror(errno));
-  }
-  return set;
-}
-
-std::vector<int> cpus_of(const cpu_set_t& set) {
-  std::vector<int> cpus;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
-  }
-  return cpus;
-}
-
-// Pins the calling thread to `cores` (when not empty) and restores its affinity on exit.
-class PinnedToCores {
- public:
-  explicit PinnedToCores(const std::vector<int>& cores) : saved_(this_thread_affinity()) {
-    if (cores.empty()) return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    for (int cpu : cores) CPU_SET(cpu, &set);
-    if (::sched_setaffinity(0, sizeof set, &set) != 0) {
-      throw UsageError("probe cores: cannot pin to them: " + std::string(std::strerror(errno)));
-    }
-    pinned_ = true;
-  }
-  ~PinnedToCores() {
-    if (pinned_) ::sched_setaffinity(0, sizeof saved_, &saved_);
-  }
-  PinnedToCores(const PinnedToCores&) = delete;
-  PinnedToCores& operator=(const PinnedToCores&) = delete;
-
- private:
-  cpu_set_t saved_;
-  bool pinned_ = false;
-};
-
-void check_cores(const std::vector<int>& cores) {
-  cpu_set_t usable;
-  CPU_ZERO(&usable);
-  ::sched_getaffinity(::getpid(), sizeof usable, &usable);
-  for (int cpu : cores) {
-    if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &usable)) {
-      throw UsageError("probe cores: CPU " + std::to_string(cpu) + " is not on this machine");
-    }
-  }
 }
 
 // Machine-wide last-level-cache misses: one perf counter per online CPU, or none at all when
@@ -368,8 +316,8 @@ double busy_fraction(const CpuTimes& before, const CpuTimes& after, double subtr
 }
 
 LoadProbeCalibration calibrate_load_probes(const std::vector<int>& cores) {
-  check_cores(cores);
-  PinnedToCores pinned(cores);
+  require_usable_cpus(cores, "probe cores");
+  ScopedAffinity pinned(cores, "probe cores");
   LoadProbeCalibration calibration;
   float fma_sink = 0;
   calibration.fma_iterations = size_for_target(1000, [&](std::int64_t n) {
@@ -406,8 +354,8 @@ LoadMeter::LoadMeter(std::vector<int> probe_cores, bool micro_probes,
   REPIPE_CHECK(probe_repeats_ >= 1, "LoadMeter: probe_repeats >= 1");
   REPIPE_CHECK(!micro_probes_ || (calibration_.alone_gflops > 0 && calibration_.alone_gbps > 0),
                "LoadMeter: micro-probes need calibrate_load_probes() first");
-  check_cores(probe_cores_);
-  const std::vector<int> own_cpus = cpus_of(this_thread_affinity());
+  require_usable_cpus(probe_cores_, "probe cores");
+  const std::vector<int> own_cpus = calling_thread_cpus();
   if (probe_cores_.empty()) probe_cores_ = own_cpus;
   // Our own time shows on the probe cores only when we cannot run anywhere else.
   confined_to_probe_cores_ = std::all_of(own_cpus.begin(), own_cpus.end(), [&](int c) {
@@ -455,7 +403,7 @@ LoadFeatures LoadMeter::read() {
     features.llc_misses_per_s = (*misses_after - *w.misses_before) / elapsed;
   }
   if (micro_probes_) {
-    PinnedToCores pinned(probe_cores_);
+    ScopedAffinity pinned(probe_cores_, "probe cores");
     const ProbeRates rates =
         run_micro_probes(calibration_.fma_iterations, calibration_.stream_elements, probe_repeats_);
     features.compute_fraction = harmonic_mean(rates.gflops) / calibration_.alone_gflops;

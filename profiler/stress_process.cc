@@ -10,11 +10,11 @@
 #include <vector>
 
 #include <poll.h>
-#include <sched.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/cpu_affinity.h"
 #include "common/error.h"
 
 extern char** environ;
@@ -53,28 +53,6 @@ std::string joined(const std::vector<std::string>& args) {
   return text;
 }
 
-// A spawned child inherits the calling thread's CPU mask, and the caller may be pinned to the
-// very core its co-runner must avoid: for the spawn, the thread runs on the child's cores.
-class SpawnAffinity {
- public:
-  explicit SpawnAffinity(const std::vector<int>& cores) {
-    if (cores.empty() || ::sched_getaffinity(0, sizeof saved_, &saved_) != 0) return;
-    cpu_set_t wanted;
-    CPU_ZERO(&wanted);
-    for (int core : cores) CPU_SET(core, &wanted);
-    changed_ = ::sched_setaffinity(0, sizeof wanted, &wanted) == 0;  // else the child says why
-  }
-  ~SpawnAffinity() {
-    if (changed_) ::sched_setaffinity(0, sizeof saved_, &saved_);
-  }
-  SpawnAffinity(const SpawnAffinity&) = delete;
-  SpawnAffinity& operator=(const SpawnAffinity&) = delete;
-
- private:
-  cpu_set_t saved_{};
-  bool changed_ = false;
-};
-
 }  // namespace
 
 StressProcess::StressProcess(const std::string& program, const StressOptions& options,
@@ -96,7 +74,10 @@ StressProcess::StressProcess(const std::string& program, const StressOptions& op
   argv.push_back(nullptr);
   int spawned = 0;
   {
-    SpawnAffinity affinity(options.cores);
+    // The child inherits this thread's mask, and this thread may be pinned to the very core
+    // the co-runner must avoid: for the spawn it runs on the child's cores (a core it may not
+    // use is the child's error to report).
+    ScopedAffinity affinity(options.cores, "--cores", /*strict=*/false);
     spawned = posix_spawn(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
   }
   posix_spawn_file_actions_destroy(&actions);

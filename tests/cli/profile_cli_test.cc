@@ -70,6 +70,17 @@ TEST_F(ProfileCliTest, BadInputIsOneLineAndExitCodeTwo) {
   expect_usage_error("profile --model mlp -o " + (dir_ / "file" / "x.csv").string(), "file");
   expect_usage_error("profile --model mlp -o " + dir_.string(), "is a folder");
   EXPECT_FALSE(std::filesystem::exists(dir_ / "x.csv"));  // nothing written on bad input
+
+  const std::string interference = "profile interference" + out;
+  expect_usage_error(interference + " --probes mlp", "probe 'mlp': no batch size");
+  expect_usage_error(interference + " --probes mlp:3-1@8", "a bad block range");
+  expect_usage_error(interference + " --probes mlp:0-40@8", "outside its 0-7");
+  expect_usage_error(interference + " --kinds cache", "expected compute, memory or mixed");
+  expect_usage_error(interference + " --placements near", "expected same | other");
+  expect_usage_error(interference + " --intensities 0", "--intensities");
+  expect_usage_error(interference + " --probe-core 4096", "flag --probe-core: CPU 4096");
+  expect_usage_error(interference + " --device cuda:0", "only cpu is collected so far");
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "x.csv"));
 }
 
 }  // namespace
