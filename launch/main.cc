@@ -16,6 +16,7 @@
 #include "launch/simulate_command.h"
 #include "launch/stress_command.h"
 #include "launch/train_command.h"
+#include "launch/workload_command.h"
 
 namespace {
 
@@ -43,6 +44,8 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
   CLI::App* stress = repipe::add_stress_command(app, stress_command);
   repipe::PredictorCommand predictor_command;
   CLI::App* predictor = repipe::add_predictor_command(app, predictor_command);
+  repipe::WorkloadCommand workload_command;
+  CLI::App* workload = repipe::add_workload_command(app, workload_command);
 
   try {
     app.parse(argc, argv);
@@ -58,6 +61,7 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
   if (*simulate) return repipe::run_simulate_command(simulate_command);
   if (*stress) return repipe::run_stress_command(stress_command);
   if (*predictor) return repipe::run_predictor_command(predictor_command);
+  if (*workload) return repipe::run_workload_command(workload_command);
   return repipe::kUsageExitCode;
 }
 
