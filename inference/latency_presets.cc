@@ -48,10 +48,8 @@ const LatencyPreset& find_latency_preset(const std::string& name) {
   throw UsageError("unknown preset '" + name + "'; expected all or one of: " + names);
 }
 
-std::vector<JobLatency> mixture_latency_grid(const GaussianMixture& mixture, std::int64_t jobs,
-                                             double min_ms, double max_ms) {
-  REPIPE_CHECK(jobs >= 2 && min_ms < max_ms,
-               "latency grid of " << jobs << " jobs on [" << min_ms << ", " << max_ms << "]");
+std::vector<JobLatency> mixture_quantile_grid(const GaussianMixture& mixture, std::int64_t jobs) {
+  REPIPE_CHECK(jobs >= 2, "latency grid of " << jobs << " jobs");
   const double n = static_cast<double>(jobs);
   const double p0 = 1 / (100 * n);
   std::vector<JobLatency> grid(static_cast<std::size_t>(jobs));
@@ -72,6 +70,13 @@ std::vector<JobLatency> mixture_latency_grid(const GaussianMixture& mixture, std
     threads.emplace_back(sweep, jobs * t / parts, jobs * (t + 1) / parts);
   sweep(0, jobs / parts);
   for (std::thread& thread : threads) thread.join();
+  return grid;
+}
+
+std::vector<JobLatency> mixture_latency_grid(const GaussianMixture& mixture, std::int64_t jobs,
+                                             double min_ms, double max_ms) {
+  REPIPE_CHECK(min_ms < max_ms, "latency range [" << min_ms << ", " << max_ms << "]");
+  std::vector<JobLatency> grid = mixture_quantile_grid(mixture, jobs);
   const double low = grid.front().ms;
   const double range = grid.back().ms - low;
   for (JobLatency& job : grid) job.ms = min_ms + (job.ms - low) / range * (max_ms - min_ms);

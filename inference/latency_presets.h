@@ -37,5 +37,7 @@ struct JobLatency {
 // `jobs` >= 2 latencies in increasing order (see the file comment); min_ms < max_ms.
 std::vector<JobLatency> mixture_latency_grid(const GaussianMixture& mixture, std::int64_t jobs,
                                              double min_ms, double max_ms);
+// The same quantiles, not scaled (`repipe workload real`: the mixture is in ms already).
+std::vector<JobLatency> mixture_quantile_grid(const GaussianMixture& mixture, std::int64_t jobs);
 
 }  // namespace repipe

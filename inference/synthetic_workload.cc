@@ -72,7 +72,11 @@ SynthWorkload synthesize_workload(const LatencyPreset& preset, const Trace& trac
   SynthWorkload w;
   w.preset = preset;
   const GaussianMixture mixture(preset.mu, preset.sigma);
-  std::vector<JobLatency> grid = mixture_latency_grid(mixture, jobs, o.min_ms, o.max_ms);
+  std::vector<JobLatency> grid = o.scale_to_range
+                                     ? mixture_latency_grid(mixture, jobs, o.min_ms, o.max_ms)
+                                     : mixture_quantile_grid(mixture, jobs);
+  // A latency is positive: the far left tail of a narrow mode near 0 ms is cut at 1 us.
+  for (JobLatency& job : grid) job.ms = std::max(job.ms, 1e-3);
   // One shuffle of (latency, modality) pairs: they stay together.
   std::mt19937_64 rng(o.seed);
   std::shuffle(grid.begin(), grid.end(), rng);
@@ -89,7 +93,7 @@ SynthWorkload synthesize_workload(const LatencyPreset& preset, const Trace& trac
       w.jobs.input_len.push_back(o.input_lengths[pick(rng)]);
   }
   // DynWork's rate: a share of one batched server's throughput at the mean latency.
-  const double mean_ms = 0.5 * (o.min_ms + o.max_ms);
+  const double mean_ms = o.mean_latency_ms > 0 ? o.mean_latency_ms : 0.5 * (o.min_ms + o.max_ms);
   w.rate_per_s = o.rate_downgrade * o.batch / (mean_ms / 1000);
   ArrivalOptions arrivals{jobs, w.rate_per_s, o.trace_num, o.arrivals, o.seed};
   w.jobs.admitted_ms = arrival_times_ms(trace, arrivals);
@@ -193,6 +197,17 @@ void write_synth_workload(const SynthWorkload& w, const Trace& trace, const Synt
     append(text, o.max_ms);
     text += '\n';
     write_text(partial / "setting.csv", text);
+
+    if (!o.batch_curve.empty()) {
+      text = "BatchSize,InferenceLatency\n";
+      for (const BatchPoint& point : o.batch_curve) {
+        append(text, point.batch_size);
+        text += ',';
+        append(text, point.latency_ms);
+        text += '\n';
+      }
+      write_text(partial / "latencies.csv", text);
+    }
   } catch (...) {
     std::error_code ignored;
     fs::remove_all(partial, ignored);

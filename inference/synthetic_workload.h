@@ -9,6 +9,7 @@
 
 #include "inference/arrivals.h"
 #include "inference/latency_presets.h"
+#include "inference/measured_sample.h"
 #include "inference/trace.h"
 
 namespace repipe {
@@ -23,6 +24,11 @@ struct SynthOptions {
   double min_ms = 10, max_ms = 100;  // the latencies' range after normalisation
   // InputLen values to draw from (a measured sample's); empty: the column stays empty.
   std::vector<double> input_lengths;
+  // `repipe workload real`: the mixture is in ms already (no scaling onto the range), the rate
+  // comes from the sample's mean latency, and its batch curve becomes latencies.csv.
+  bool scale_to_range = true;
+  double mean_latency_ms = 0;  // 0: the middle of the range
+  std::vector<BatchPoint> batch_curve;
 };
 
 // Structure of arrays: 10 million jobs stay cheap.
@@ -58,8 +64,8 @@ struct BucketBin {
 };
 std::vector<BucketBin> bucket_bins(const Jobs& jobs, int buckets);
 
-// Writes DIR/jobs.bucketed.csv, buckets.csv, setting.csv (and latencies.csv when
-// `batch_curve_csv` names one to copy); the folder is written under DIR.partial and renamed, so
+// Writes DIR/jobs.bucketed.csv, buckets.csv, setting.csv (and latencies.csv from the options'
+// batch curve when it has one); the folder is written under DIR.partial and renamed, so
 // a failure leaves nothing. An existing DIR is replaced only if it holds a workload.
 void write_synth_workload(const SynthWorkload& workload, const Trace& trace,
                           const SynthOptions& options, const std::string& dir);

@@ -41,6 +41,11 @@ TEST_F(WorkloadCliTest, SynthWritesDynWorksFilesWithTheReferenceArrivals) {
   EXPECT_EQ(csv_column(out / "setting.csv", 1), (std::vector<std::string>{"task", "two_modal"}));
   EXPECT_TRUE(fs::is_regular_file(out / "jobs.png"));
   EXPECT_FALSE(fs::exists(out.string() + ".partial"));
+  // The shipped sample (data/workload-sample): InputLen drawn from it, its batch curve copied.
+  for (const std::string& cell : csv_column(out / "jobs.bucketed.csv", 1))
+    EXPECT_FALSE(cell.empty());
+  EXPECT_EQ(read_text(out / "latencies.csv").substr(0, 26), "BatchSize,InferenceLatency");
+  EXPECT_EQ(count_lines(out / "latencies.csv"), 17u);
 }
 
 TEST_F(WorkloadCliTest, AllPresetsGoIntoAFolderEachAndASampleGivesInputLengths) {
@@ -53,10 +58,46 @@ TEST_F(WorkloadCliTest, AllPresetsGoIntoAFolderEachAndASampleGivesInputLengths) 
   for (const char* preset : {"one_modal", "eight_modal", "std_0.5", "left_2_right_0.5"}) {
     EXPECT_EQ(count_lines(dir_ / "all" / preset / "jobs.bucketed.csv"), 65u) << preset;
   }
+  EXPECT_FALSE(fs::exists(dir_ / "all/std_1/latencies.csv"));  // the sample has no batch curve
   const std::vector<std::string> input = csv_column(dir_ / "all/std_1/jobs.bucketed.csv", 1);
   for (std::size_t i = 1; i < input.size(); ++i) EXPECT_TRUE(input[i] == "7" || input[i] == "9");
   EXPECT_EQ(csv_column(dir_ / "all/std_1/setting.csv", 11),
             (std::vector<std::string>{"arrivals", "gamma:2"}));
+}
+
+// A sample measured on a zoo model, then a workload from it, as DynWork's real-dataset generator.
+TEST_F(WorkloadCliTest, SampleMeasuresAZooModelAndRealBuildsAWorkloadFromIt) {
+  const fs::path sample = dir_ / "sample";
+  CommandResult r = run_repipe(
+      "workload sample --model gpt2-tiny --num 30 --max-batch 3 "
+      "--max-new-tokens 4 -o " +
+      sample.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(first_line(sample / "requests.csv"), "InputLen,InferenceLatency,OutputLen");
+  EXPECT_GE(count_lines(sample / "requests.csv"), 26u);  // 30 less a few outliers at most
+  EXPECT_EQ(csv_column(sample / "batch.csv", 0),
+            (std::vector<std::string>{"BatchSize", "1", "2", "3"}));
+  for (const std::string& cell : csv_column(sample / "requests.csv", 2)) {
+    if (cell != "OutputLen") EXPECT_TRUE(std::stoi(cell) >= 1 && std::stoi(cell) <= 4) << cell;
+  }
+
+  const fs::path out = dir_ / "real";
+  r = run_repipe("workload real --sample " + sample.string() + " --jobs 300 --no-plot -o " +
+                 out.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("real: 300 jobs, 2 modalities"), std::string::npos) << r.out;
+  EXPECT_EQ(count_lines(out / "jobs.bucketed.csv"), 301u);
+  EXPECT_EQ(csv_column(out / "latencies.csv", 0), csv_column(sample / "batch.csv", 0));
+  EXPECT_EQ(csv_column(out / "setting.csv", 5), (std::vector<std::string>{"job_num", "300"}));
+  EXPECT_EQ(csv_column(out / "setting.csv", 4), (std::vector<std::string>{"sigma", "0.5 2"}));
+
+  expect_usage_error("workload sample --model nope -o " + (dir_ / "x").string(), "nope");
+  expect_usage_error("workload sample --model bert-tiny --max-len 4096 -o " + (dir_ / "x").string(),
+                     "flags --min-len/--max-len");
+  expect_usage_error(
+      "workload real --sample " + (dir_ / "nowhere").string() + " -o " + (dir_ / "x").string(),
+      "requests.csv");
+  EXPECT_FALSE(fs::exists(dir_ / "x"));
 }
 
 TEST_F(WorkloadCliTest, BadInputIsOneLineExitCodeTwoAndNoFolder) {
@@ -84,7 +125,7 @@ TEST_F(WorkloadCliTest, BadInputIsOneLineExitCodeTwoAndNoFolder) {
   expect_usage_error(
       "workload synth --preset one_modal --sample " + (dir_ / "nowhere").string() + o,
       "requests.csv");
-  expect_usage_error("workload", "expected a subcommand: synth");
+  expect_usage_error("workload", "expected a subcommand: synth, real or sample");
   EXPECT_FALSE(fs::exists(out));
   EXPECT_FALSE(fs::exists(out.string() + ".partial"));
 }

@@ -16,6 +16,7 @@
 #include "inference/arrivals.h"
 #include "inference/gaussian_mixture.h"
 #include "inference/latency_presets.h"
+#include "inference/measured_sample.h"
 #include "inference/synthetic_workload.h"
 #include "inference/trace.h"
 
@@ -284,6 +285,19 @@ TEST_F(TraceFiles, TimeCountCsvAndBadTracesAreClearErrors) {
   EXPECT_NE(message((dir_ / "absent.csv").string()).find("absent.csv"), std::string::npos);
   EXPECT_NE(message("worldcap").find("expected worldcup, azure:FILE, FILE.csv or constant"),
             std::string::npos);
+}
+
+TEST(MeasuredSample, QuantilesInterpolateAsPandasAndOutliersGoColumnByColumn) {
+  EXPECT_DOUBLE_EQ(quantile_of({4, 1, 3, 2}, 0.5), 2.5);
+  EXPECT_DOUBLE_EQ(quantile_of({1, 2, 3, 4, 5}, 0.05), 1.2);
+  EXPECT_DOUBLE_EQ(quantile_of({1, 2, 3, 4, 5}, 0.95), 4.8);
+  std::vector<RequestSample> requests;
+  for (int i = 0; i < 20; ++i) requests.push_back({10.0 + i % 5, 5.0 + i % 3, 1});
+  requests.push_back({12, 500, 1});  // a latency far beyond Q3 + 5 IQR
+  requests.push_back({400, 6, 1});   // an input length far beyond
+  const std::vector<RequestSample> kept = without_outliers(requests);
+  EXPECT_EQ(kept.size(), 20u);
+  for (const RequestSample& r : kept) EXPECT_LT(r.latency_ms, 10);
 }
 
 }  // namespace
