@@ -72,9 +72,10 @@ bool plot_workload(const Jobs& jobs, int modalities, const std::string& title,
        << "set multiplot layout 1,2 title '" << title << "'\n"
        << "set style fill solid 0.6 noborder; set boxwidth " << width << "; set grid ytics\n"
        << "set title 'latency distribution'; set xlabel 'Length (ms)'; set ylabel 'jobs'\n"
-       << "set key top center horizontal\n"
+       << "set key below horizontal; set bmargin 6\n"
        << "plot " << plots << "\n"
        << "set title 'jobs in flight'; set xlabel 'time (s)'; set ylabel 'concurrent jobs'\n"
+       << "set bmargin 6\n"
        << "plot '" << (work / "concurrency.dat").string()
        << "' using 1:2 with steps lw 1.5 notitle\n"
        << "unset multiplot\n";
