@@ -192,9 +192,13 @@ void write_synth_workload(const SynthWorkload& w, const Trace& trace, const Synt
     text += "," + std::to_string(o.trace_num) + ",";
     append(text, w.interval_ms);
     text += "," + o.arrivals + "," + std::to_string(o.seed) + ",";
-    append(text, o.min_ms);
-    text += ',';
-    append(text, o.max_ms);
+    if (o.scale_to_range) {  // a measured mixture is not rescaled: no range applies
+      append(text, o.min_ms);
+      text += ',';
+      append(text, o.max_ms);
+    } else {
+      text += ',';
+    }
     text += '\n';
     write_text(partial / "setting.csv", text);
 

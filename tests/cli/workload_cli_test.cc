@@ -90,6 +90,7 @@ TEST_F(WorkloadCliTest, SampleMeasuresAZooModelAndRealBuildsAWorkloadFromIt) {
   EXPECT_EQ(csv_column(out / "latencies.csv", 0), csv_column(sample / "batch.csv", 0));
   EXPECT_EQ(csv_column(out / "setting.csv", 5), (std::vector<std::string>{"job_num", "300"}));
   EXPECT_EQ(csv_column(out / "setting.csv", 4), (std::vector<std::string>{"sigma", "0.5 2"}));
+  EXPECT_EQ(csv_column(out / "setting.csv", 13), (std::vector<std::string>{"min_ms", ""}));
 
   expect_usage_error("workload sample --model nope -o " + (dir_ / "x").string(), "nope");
   expect_usage_error("workload sample --model bert-tiny --max-len 4096 -o " + (dir_ / "x").string(),
