@@ -49,7 +49,10 @@ const std::vector<ConfigKey>& run_config_keys() {
        D{&RunConfig::time_scale}},
       {"bytes_scale", "emulated models: multiply activation and parameter sizes by this",
        D{&RunConfig::bytes_scale}},
-      {"dataset", "dataset (synthetic: drawn from the seed)", S{&RunConfig::dataset}},
+      {"dataset",
+       "synthetic (drawn from the seed) | cifar10:DIR (the binary CIFAR-10 in "
+       "DIR/cifar-10-batches-bin)",
+       S{&RunConfig::dataset}},
       {"batch_size", "global batch per step; must divide by microbatches",
        I{&RunConfig::batch_size}},
       {"microbatches", "micro-batches per step", I{&RunConfig::microbatches}},
@@ -233,7 +236,8 @@ void validate_config(const ResolvedConfig& config) {
   one_of("optimizer", c.optimizer, {"sgd", "adam", "adamw"});
   one_of("lr_schedule", c.lr_schedule, {"constant", "warmup", "cosine"});
   one_of("schedule", c.schedule, {"gpipe", "1f1b-flush", "1f1b-stash"});
-  one_of("dataset", c.dataset, {"synthetic"});
+  require(c.dataset == "synthetic" || (c.dataset.rfind("cifar10:", 0) == 0 && c.dataset.size() > 8),
+          config, "dataset", "expected synthetic or cifar10:DIR, got '" + c.dataset + "'");
   bool cuda = c.device == "cuda" || c.device.rfind("cuda:", 0) == 0;
   require(c.device == "cpu" || cuda, config, "device",
           "expected cpu, cuda or cuda:N, got '" + c.device + "'");

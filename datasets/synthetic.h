@@ -9,19 +9,18 @@
 #include <cstdint>
 
 #include "datasets/batch.h"
+#include "datasets/dataset.h"
 #include "datasets/sample_spec.h"
 
 namespace repipe {
 
-enum class DataStream : std::uint64_t { kTrain = 1, kHeldOut = 2 };
-
-class SyntheticDataset {
+class SyntheticDataset : public Dataset {
  public:
   // Draws the task's hidden rule from `seed` once.
   SyntheticDataset(SampleSpec spec, std::uint64_t seed);
 
   // Batch `index` of `stream`: `samples` samples.
-  Batch batch(DataStream stream, std::int64_t index, std::int64_t samples) const;
+  Batch batch(DataStream stream, std::int64_t index, std::int64_t samples) const override;
 
   const SampleSpec& spec() const { return spec_; }
 

@@ -119,7 +119,7 @@ PipelineTrainer::PipelineTrainer(const RunConfig& config, const Plan& plan,
       device_(device),
       m_(config.microbatches),
       kind_(parse_schedule_kind(config.schedule)),
-      data_(model_.sample, static_cast<std::uint64_t>(config.seed)),
+      data_(open_dataset(config.dataset, model_.sample, static_cast<std::uint64_t>(config.seed))),
       optimizer_(optimizer_config(config)),
       lr_(lr_schedule(config)),
       timeout_(kTimeout),
@@ -286,7 +286,7 @@ Bundle PipelineTrainer::microbatch_data(std::int64_t g, bool targets) {
   by_step.erase(by_step.begin(), by_step.lower_bound(step));  // forwards run in order
   if (by_step.count(step) == 0) {
     // One draw serves both ends when this rank is the first and the last stage.
-    Batch batch = data_.batch(DataStream::kTrain, step - 1, config_.batch_size);
+    Batch batch = data_->batch(DataStream::kTrain, step - 1, config_.batch_size);
     if (stage_ == 0) inputs_by_step_[step] = split_bundle(bundle_to(batch.inputs, device_), m_);
     if (is_last_stage()) {
       targets_by_step_[step] = split_bundle(bundle_to(batch.targets, device_), m_);
@@ -567,7 +567,7 @@ std::optional<EvalResult> PipelineTrainer::evaluate() {
     std::vector<Bundle> inputs;
     std::vector<Bundle> targets;
     if (stage_ == 0 || is_last_stage()) {
-      Batch batch = data_.batch(DataStream::kHeldOut, b, config_.batch_size);
+      Batch batch = data_->batch(DataStream::kHeldOut, b, config_.batch_size);
       if (stage_ == 0) inputs = split_bundle(bundle_to(batch.inputs, device_), m_);
       if (is_last_stage()) targets = split_bundle(bundle_to(batch.targets, device_), m_);
     }

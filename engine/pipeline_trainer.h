@@ -26,6 +26,7 @@
 #include "common/csv_writer.h"
 #include "common/progress.h"
 #include "common/run_config.h"
+#include "datasets/dataset.h"
 #include "datasets/synthetic.h"
 #include "engine/block_clock.h"
 #include "engine/bundle_channel.h"
@@ -184,7 +185,7 @@ class PipelineTrainer {
   std::vector<BlockPtr> blocks_;
   std::vector<NamedTensor> parameters_;
   std::set<std::string> cross_stage_tied_;  // parameters summed by TIED, not REDUCE
-  SyntheticDataset data_;
+  std::unique_ptr<Dataset> data_;           // open_dataset(config.dataset)
   Optimizer optimizer_;
   LrSchedule lr_;
   std::chrono::milliseconds timeout_;

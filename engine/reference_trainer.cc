@@ -25,7 +25,7 @@ ReferenceTrainer::ReferenceTrainer(const RunConfig& config, Model model, torch::
     : config_(config),
       model_(std::move(model)),
       device_(device),
-      data_(model_.sample, static_cast<std::uint64_t>(config.seed)),
+      data_(open_dataset(config.dataset, model_.sample, static_cast<std::uint64_t>(config.seed))),
       optimizer_(optimizer_config(config)),
       lr_(lr_schedule(config)) {
   model_.to(device_);
@@ -33,7 +33,7 @@ ReferenceTrainer::ReferenceTrainer(const RunConfig& config, Model model, torch::
 }
 
 Batch ReferenceTrainer::batch(DataStream stream, std::int64_t index) const {
-  Batch b = data_.batch(stream, index, config_.batch_size);
+  Batch b = data_->batch(stream, index, config_.batch_size);
   return {bundle_to(b.inputs, device_), bundle_to(b.targets, device_)};
 }
 

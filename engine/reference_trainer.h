@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "common/run_config.h"
+#include "datasets/dataset.h"
 #include "datasets/synthetic.h"
 #include "engine/lr_schedule.h"
 #include "engine/optimizer.h"
@@ -60,7 +61,7 @@ class ReferenceTrainer {
   Model model_;
   torch::Device device_;
   std::vector<NamedTensor> parameters_;
-  SyntheticDataset data_;
+  std::unique_ptr<Dataset> data_;  // open_dataset(config.dataset)
   Optimizer optimizer_;
   LrSchedule lr_;
 };

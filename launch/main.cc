@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "launch/build_info.h"
+#include "launch/datagen_command.h"
 #include "launch/interference_command.h"
 #include "launch/mpi_session.h"
 #include "launch/plan_command.h"
@@ -44,6 +45,8 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
   CLI::App* stress = repipe::add_stress_command(app, stress_command);
   repipe::PredictorCommand predictor_command;
   CLI::App* predictor = repipe::add_predictor_command(app, predictor_command);
+  repipe::DatagenCommand datagen_command;
+  CLI::App* datagen = repipe::add_datagen_command(app, datagen_command);
   repipe::WorkloadCommand workload_command;
   CLI::App* workload = repipe::add_workload_command(app, workload_command);
 
@@ -62,6 +65,7 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
   if (*stress) return repipe::run_stress_command(stress_command);
   if (*predictor) return repipe::run_predictor_command(predictor_command);
   if (*workload) return repipe::run_workload_command(workload_command);
+  if (*datagen) return repipe::run_datagen_command(datagen_command);
   return repipe::kUsageExitCode;
 }
 
