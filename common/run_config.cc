@@ -51,7 +51,8 @@ const std::vector<ConfigKey>& run_config_keys() {
        D{&RunConfig::bytes_scale}},
       {"dataset",
        "synthetic (drawn from the seed) | cifar10:DIR (the binary CIFAR-10 in "
-       "DIR/cifar-10-batches-bin)",
+       "DIR/cifar-10-batches-bin) | bert:DIR (NVIDIA's BERT HDF5 shards in DIR/training and "
+       "DIR/test) | hdf5:DIR (x, y HDF5 files in DIR/train and DIR/test)",
        S{&RunConfig::dataset}},
       {"batch_size", "global batch per step; must divide by microbatches",
        I{&RunConfig::batch_size}},
@@ -236,8 +237,13 @@ void validate_config(const ResolvedConfig& config) {
   one_of("optimizer", c.optimizer, {"sgd", "adam", "adamw"});
   one_of("lr_schedule", c.lr_schedule, {"constant", "warmup", "cosine"});
   one_of("schedule", c.schedule, {"gpipe", "1f1b-flush", "1f1b-stash"});
-  require(c.dataset == "synthetic" || (c.dataset.rfind("cifar10:", 0) == 0 && c.dataset.size() > 8),
-          config, "dataset", "expected synthetic or cifar10:DIR, got '" + c.dataset + "'");
+  bool stored = false;
+  for (const char* kind : {"cifar10:", "bert:", "hdf5:"}) {
+    const std::string prefix = kind;
+    stored = stored || (c.dataset.rfind(prefix, 0) == 0 && c.dataset.size() > prefix.size());
+  }
+  require(c.dataset == "synthetic" || stored, config, "dataset",
+          "expected synthetic, cifar10:DIR, bert:DIR or hdf5:DIR, got '" + c.dataset + "'");
   bool cuda = c.device == "cuda" || c.device.rfind("cuda:", 0) == 0;
   require(c.device == "cpu" || cuda, config, "device",
           "expected cpu, cuda or cuda:N, got '" + c.device + "'");

@@ -18,7 +18,8 @@ std::vector<Bundle> split_bundle(const Bundle& bundle, std::int64_t parts) {
 
 Bundle bundle_to(const Bundle& bundle, const torch::Device& device) {
   Bundle out;
-  for (const auto& [name, tensor] : bundle) out[name] = tensor.to(device);
+  // A pinned source copies asynchronously to a GPU (the loader pins for GPU runs).
+  for (const auto& [name, tensor] : bundle) out[name] = tensor.to(device, tensor.is_pinned());
   return out;
 }
 

@@ -1,8 +1,6 @@
 // datasets/cifar10.cc: the binary format, strictly checked, and the dataset over it.
 #include "datasets/cifar10.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <filesystem>
 #include <fstream>
 
@@ -29,20 +27,25 @@ void check_spec(const SampleSpec& spec) {
 }
 
 // Images [n, 3, 32, 32] standardised, and labels [n], of the chosen records.
-Batch to_batch(const std::vector<const Cifar10Record*>& records) {
+Batch to_batch(const std::vector<const Cifar10Record*>& records, BatchPart part) {
   const auto n = static_cast<std::int64_t>(records.size());
+  Batch batch;
+  if (wants_targets(part)) {
+    torch::Tensor labels = torch::empty({n}, torch::kInt64);
+    for (std::int64_t i = 0; i < n; ++i) labels.data_ptr<std::int64_t>()[i] = records[i]->label;
+    batch.targets["labels"] = labels;
+  }
+  if (!wants_inputs(part)) return batch;
   torch::Tensor bytes = torch::empty({n, kCifar10ImageBytes}, torch::kUInt8);
-  torch::Tensor labels = torch::empty({n}, torch::kInt64);
   std::uint8_t* out = bytes.data_ptr<std::uint8_t>();
-  std::int64_t* label = labels.data_ptr<std::int64_t>();
   for (std::int64_t i = 0; i < n; ++i) {
     std::copy(records[i]->pixels.begin(), records[i]->pixels.end(), out + i * kCifar10ImageBytes);
-    label[i] = records[i]->label;
   }
   torch::Tensor x = bytes.view({n, 3, 32, 32}).to(torch::kFloat32).div_(255);
   const torch::Tensor mean = torch::tensor({kMean[0], kMean[1], kMean[2]}).view({1, 3, 1, 1});
   const torch::Tensor std = torch::tensor({kStd[0], kStd[1], kStd[2]}).view({1, 3, 1, 1});
-  return {{{"x", (x - mean) / std}}, {{"labels", labels}}};
+  batch.inputs["x"] = (x - mean) / std;
+  return batch;
 }
 
 }  // namespace
@@ -94,71 +97,84 @@ void write_cifar10_file(const std::string& path, const std::vector<Cifar10Record
   write_file_atomically(path, bytes);
 }
 
-void generate_cifar10(const std::string& dir, std::int64_t train_samples, std::int64_t test_samples,
-                      std::uint64_t seed,
-                      const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
-  if (train_samples < 5 || test_samples < 1) {
-    throw UsageError(
-        "cifar10: needs at least 5 training samples (one per batch file) and 1 test "
-        "sample, got " +
-        std::to_string(train_samples) + " and " + std::to_string(test_samples));
+namespace {
+
+class Cifar10Writer : public DatasetWriter {
+ public:
+  std::vector<PlannedFile> plan(const DatagenTarget& target, std::uint64_t seed) const override {
+    // Training and test records as CIFAR-10's 50,000 : 10,000.
+    std::int64_t train = target.samples, test = target.samples / 5;
+    if (target.bytes > 0) {
+      const std::int64_t records = target.bytes / kCifar10RecordBytes;
+      train = records * 5 / 6;
+      test = records - train;
+    }
+    if (train < 5 || test < 1) {
+      throw UsageError(
+          "cifar10: needs at least 5 training samples (one per batch file) and 1 test sample, "
+          "got " +
+          std::to_string(train) + " and " + std::to_string(test));
+    }
+    std::vector<PlannedFile> files;
+    std::int64_t first = 0;
+    const std::vector<std::string> names = cifar10_train_files();
+    for (std::size_t f = 0; f < names.size(); ++f) {
+      const std::int64_t share = train / 5 + (static_cast<std::int64_t>(f) < train % 5 ? 1 : 0);
+      files.push_back({std::string(kCifar10Folder) + "/" + names[f], share, first,
+                       share * kCifar10RecordBytes, seed});
+      first += share;
+    }
+    files.push_back({std::string(kCifar10Folder) + "/" + kCifar10TestFile, test, 0,
+                     test * kCifar10RecordBytes, seed});
+    return files;
   }
-  SampleSpec spec;
-  spec.task = TaskKind::kClassification;
-  spec.input_shape = {3, 32, 32};
-  spec.num_classes = kCifar10Classes;
-  const SyntheticDataset source(spec, seed);
-  const std::filesystem::path folder = std::filesystem::path(dir) / kCifar10Folder;
-  const std::filesystem::path partial = folder.string() + ".partial";
-  std::filesystem::remove_all(partial);
-  std::filesystem::create_directories(partial);
-  constexpr std::int64_t kChunk = 1000;  // samples drawn per SyntheticDataset batch
-  std::int64_t done = 0;
-  const std::int64_t total = train_samples + test_samples;
-  auto write = [&](const std::string& name, std::int64_t samples, DataStream stream,
-                   std::int64_t& drawn) {
-    std::vector<Cifar10Record> records;
-    records.reserve(static_cast<std::size_t>(samples));
-    while (static_cast<std::int64_t>(records.size()) < samples) {
-      const std::int64_t n = std::min(kChunk, samples - static_cast<std::int64_t>(records.size()));
-      const Batch batch = source.batch(stream, drawn++, n);
+
+  // The file's samples are SyntheticDataset(seed)'s samples first_sample onwards of the
+  // training or held-out stream, so no two files repeat an image.
+  void write(const PlannedFile& file, const std::filesystem::path& path,
+             const WroteBytes& wrote) const override {
+    SampleSpec spec;
+    spec.task = TaskKind::kClassification;
+    spec.input_shape = {3, 32, 32};
+    spec.num_classes = kCifar10Classes;
+    const SyntheticDataset source(spec, file.seed);
+    const DataStream stream =
+        file.name.ends_with(kCifar10TestFile) ? DataStream::kHeldOut : DataStream::kTrain;
+    std::ofstream out(path, std::ios::binary);
+    constexpr std::int64_t kChunk = 1024;  // samples drawn at a time
+    std::string bytes;
+    for (std::int64_t done = 0; done < file.samples; done += kChunk) {
+      const std::int64_t n = std::min(kChunk, file.samples - done);
+      const Batch batch = source.read(stream, file.first_sample + done, n, BatchPart::kBoth);
       // Templates plus noise are roughly standard normal: 128 +- 40 per unit covers them.
       const torch::Tensor pixels =
           (batch.inputs.at("x") * 40 + 128).round().clamp(0, 255).to(torch::kUInt8).contiguous();
-      const std::uint8_t* p = pixels.data_ptr<std::uint8_t>();
       const torch::Tensor labels = batch.targets.at("labels").contiguous();
+      const auto* p = reinterpret_cast<const char*>(pixels.data_ptr<std::uint8_t>());
+      bytes.clear();
       for (std::int64_t i = 0; i < n; ++i) {
-        Cifar10Record& r = records.emplace_back();
-        r.label = static_cast<std::uint8_t>(labels.data_ptr<std::int64_t>()[i]);
-        std::copy(p + i * kCifar10ImageBytes, p + (i + 1) * kCifar10ImageBytes, r.pixels.begin());
+        bytes.push_back(static_cast<char>(labels.data_ptr<std::int64_t>()[i]));
+        bytes.append(p + i * kCifar10ImageBytes, kCifar10ImageBytes);
       }
-      done += n;
-      if (on_progress) on_progress(done, total);
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      if (!out) throw UsageError(path.string() + ": write failed (disk full?)");
+      wrote(static_cast<std::int64_t>(bytes.size()));
     }
-    write_cifar10_file((partial / name).string(), records);
-  };
-  try {
-    std::int64_t drawn_train = 0, drawn_test = 0;
-    const std::vector<std::string> files = cifar10_train_files();
-    for (std::size_t f = 0; f < files.size(); ++f) {
-      const std::int64_t share =
-          train_samples / 5 + (static_cast<std::int64_t>(f) < train_samples % 5 ? 1 : 0);
-      write(files[f], share, DataStream::kTrain, drawn_train);
-    }
-    write(kCifar10TestFile, test_samples, DataStream::kHeldOut, drawn_test);
-    write_file_atomically(partial / "batches.meta.txt",
-                          "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n");
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove_all(partial, ignored);
-    throw;
   }
-  std::filesystem::remove_all(folder);
-  std::filesystem::rename(partial, folder);
+
+  void write_extras(const std::filesystem::path& folder) const override {
+    write_file_atomically(folder / kCifar10Folder / "batches.meta.txt",
+                          "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n");
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<DatasetWriter> make_cifar10_writer() {
+  return std::make_unique<Cifar10Writer>();
 }
 
-Cifar10Dataset::Cifar10Dataset(const std::string& dir, const SampleSpec& spec, std::uint64_t seed)
-    : seed_(seed) {
+Cifar10Dataset::Cifar10Dataset(const std::string& dir, const SampleSpec& spec, std::uint64_t seed) {
   check_spec(spec);
   const std::filesystem::path folder = std::filesystem::path(dir) / kCifar10Folder;
   if (!std::filesystem::is_directory(folder)) {
@@ -171,32 +187,15 @@ Cifar10Dataset::Cifar10Dataset(const std::string& dir, const SampleSpec& spec, s
     train_.insert(train_.end(), part.begin(), part.end());
   }
   test_ = read_cifar10_file((folder / kCifar10TestFile).string());
+  set_records(train_samples(), test_samples(), seed);
 }
 
-Batch Cifar10Dataset::batch(DataStream stream, std::int64_t index, std::int64_t samples) const {
-  REPIPE_CHECK(index >= 0 && samples >= 1, "batch " << index << " of " << samples);
+Batch Cifar10Dataset::read_records(DataStream stream, const std::vector<std::int64_t>& records,
+                                   BatchPart part) const {
+  const std::vector<Cifar10Record>& source = stream == DataStream::kTrain ? train_ : test_;
   std::vector<const Cifar10Record*> chosen;
-  if (stream == DataStream::kHeldOut) {
-    for (std::int64_t k = index * samples; k < (index + 1) * samples; ++k) {
-      chosen.push_back(&test_[static_cast<std::size_t>(k % test_samples())]);
-    }
-    return to_batch(chosen);
-  }
-  // Sample k of the stream is position k mod N of epoch k / N's order, drawn from (seed, epoch).
-  const std::int64_t n = train_samples();
-  std::int64_t cached_epoch = -1;
-  torch::Tensor order;
-  for (std::int64_t k = index * samples; k < (index + 1) * samples; ++k) {
-    const std::int64_t epoch = k / n;
-    if (epoch != cached_epoch) {
-      at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(
-          seed_ * 1000003u + static_cast<std::uint64_t>(epoch));
-      order = torch::randperm(n, gen, torch::kInt64);
-      cached_epoch = epoch;
-    }
-    chosen.push_back(&train_[static_cast<std::size_t>(order.data_ptr<std::int64_t>()[k % n])]);
-  }
-  return to_batch(chosen);
+  for (std::int64_t r : records) chosen.push_back(&source[static_cast<std::size_t>(r)]);
+  return to_batch(chosen, part);
 }
 
 }  // namespace repipe

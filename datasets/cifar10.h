@@ -6,11 +6,12 @@
 
 #include <array>
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "datasets/dataset.h"
+#include "datasets/datagen.h"
+#include "datasets/record_dataset.h"
 
 namespace repipe {
 
@@ -35,33 +36,33 @@ std::vector<Cifar10Record> read_cifar10_file(const std::string& path);
 // Writes `records` exactly as the format lays them out (the file is replaced whole).
 void write_cifar10_file(const std::string& path, const std::vector<Cifar10Record>& records);
 
-// Writes a synthetic CIFAR-10 under DIR/cifar-10-batches-bin: `train_samples` (>= 5) spread
-// over the five training files as evenly as possible, `test_samples` (>= 1) in test_batch.bin,
-// and batches.meta.txt. The images are learnable: SyntheticDataset's class templates plus noise,
-// quantised to bytes. The folder is written beside and renamed, so it is whole or absent.
-// `on_progress(done, total)` counts samples.
-void generate_cifar10(const std::string& dir, std::int64_t train_samples, std::int64_t test_samples,
-                      std::uint64_t seed,
-                      const std::function<void(std::int64_t, std::int64_t)>& on_progress = {});
+// The DatasetWriter of `repipe datagen --workload cifar10`: DIR/cifar-10-batches-bin with the
+// training samples spread over the five training files as evenly as possible, a fifth as many
+// in test_batch.bin (a byte target splits 5 : 1), and batches.meta.txt. The images are
+// learnable: SyntheticDataset's class templates plus noise, quantised to bytes.
+std::unique_ptr<DatasetWriter> make_cifar10_writer();
 
 // Training (data_batch_1..5) and held-out (test_batch) samples of DIR, read on demand. The
 // training stream visits every record once per epoch in an order drawn from (seed, epoch);
 // the held-out stream reads the test file in order. Inputs {"x": float [N, 3, 32, 32], pixels
 // scaled to [0, 1] and standardised with CIFAR-10's channel means and deviations}, targets
 // {"labels": int64 [N]}.
-class Cifar10Dataset : public Dataset {
+class Cifar10Dataset : public RecordDataset {
  public:
   // Checks every file (sizes and labels); a model whose sample is not 3 x 32 x 32 images of 10
   // classes is a UsageError.
   Cifar10Dataset(const std::string& dir, const SampleSpec& spec, std::uint64_t seed);
-  Batch batch(DataStream stream, std::int64_t index, std::int64_t samples) const override;
+  double bytes_per_sample() const override { return kCifar10RecordBytes; }
 
   std::int64_t train_samples() const { return static_cast<std::int64_t>(train_.size()); }
   std::int64_t test_samples() const { return static_cast<std::int64_t>(test_.size()); }
 
+ protected:
+  Batch read_records(DataStream stream, const std::vector<std::int64_t>& records,
+                     BatchPart part) const override;
+
  private:
-  std::vector<Cifar10Record> train_, test_;
-  std::uint64_t seed_;
+  std::vector<Cifar10Record> train_, test_;  // the files are small: held in memory
 };
 
 }  // namespace repipe

@@ -63,19 +63,40 @@ SyntheticDataset::SyntheticDataset(SampleSpec spec, std::uint64_t seed)
   }
 }
 
-Batch SyntheticDataset::batch(DataStream stream, std::int64_t index, std::int64_t samples) const {
-  REPIPE_CHECK(samples > 0, "empty batch");
+Batch SyntheticDataset::chunk(DataStream stream, std::int64_t index) const {
   at::Generator gen = generator(mix_seed(mix_seed(seed_, static_cast<std::uint64_t>(stream)),
                                          static_cast<std::uint64_t>(index)));
   switch (spec_.task) {
     case TaskKind::kClassification:
-      return classification(samples, gen);
+      return classification(kSyntheticChunk, gen);
     case TaskKind::kCausalLM:
-      return causal_lm(samples, gen);
+      return causal_lm(kSyntheticChunk, gen);
     case TaskKind::kMaskedLM:
-      return masked_lm(samples, gen);
+      return masked_lm(kSyntheticChunk, gen);
   }
   REPIPE_CHECK(false, "unknown task kind");
+}
+
+// The chunks that cover the range, concatenated and cut to it.
+Batch SyntheticDataset::read(DataStream stream, std::int64_t first, std::int64_t count,
+                             BatchPart /*part*/) const {
+  REPIPE_CHECK(first >= 0 && count > 0, "samples " << first << " + " << count);
+  const std::int64_t first_chunk = first / kSyntheticChunk;
+  const std::int64_t last_chunk = (first + count - 1) / kSyntheticChunk;
+  std::vector<Batch> chunks;
+  for (std::int64_t c = first_chunk; c <= last_chunk; ++c) chunks.push_back(chunk(stream, c));
+  const std::int64_t offset = first - first_chunk * kSyntheticChunk;
+  auto cut = [&](Bundle Batch::*half) {
+    Bundle out;
+    for (const auto& [name, tensor] : chunks[0].*half) {
+      std::vector<torch::Tensor> parts;
+      for (const Batch& b : chunks) parts.push_back((b.*half).at(name));
+      torch::Tensor all = parts.size() == 1 ? parts[0] : torch::cat(parts);
+      out[name] = all.narrow(0, offset, count).contiguous();
+    }
+    return out;
+  };
+  return {cut(&Batch::inputs), cut(&Batch::targets)};
 }
 
 // x = noise + template[label].

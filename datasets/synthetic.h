@@ -2,8 +2,9 @@
 //
 // Each task hides a fixed rule (drawn once from the seed) that a model can learn, so the
 // loss falls: classification labels come from class templates added to noise, and token
-// sequences follow a fixed random successor permutation. Batch `index` of a stream is a pure
-// function of (seed, stream, index): any rank can draw the same batch independently.
+// sequences follow a fixed random successor permutation. Samples are drawn in chunks of
+// kSyntheticChunk, chunk c of a stream from (seed, stream, c) alone, so any range of samples is
+// the same whoever reads it and however it is split into batches.
 #pragma once
 
 #include <cstdint>
@@ -14,17 +15,21 @@
 
 namespace repipe {
 
+inline constexpr std::int64_t kSyntheticChunk = 16;
+
 class SyntheticDataset : public Dataset {
  public:
   // Draws the task's hidden rule from `seed` once.
   SyntheticDataset(SampleSpec spec, std::uint64_t seed);
 
-  // Batch `index` of `stream`: `samples` samples.
-  Batch batch(DataStream stream, std::int64_t index, std::int64_t samples) const override;
+  // Both halves are drawn whatever `part` asks for (they come from one draw).
+  Batch read(DataStream stream, std::int64_t first, std::int64_t count,
+             BatchPart part) const override;
 
   const SampleSpec& spec() const { return spec_; }
 
  private:
+  Batch chunk(DataStream stream, std::int64_t index) const;
   Batch classification(std::int64_t n, at::Generator& gen) const;
   Batch causal_lm(std::int64_t n, at::Generator& gen) const;
   Batch masked_lm(std::int64_t n, at::Generator& gen) const;

@@ -1,8 +1,7 @@
 // engine/checkpoint.cc: HDF5 stage files and the TOML manifest (format in checkpoint.h).
 //
-// The HDF5 C API is wrapped here only as far as checkpoints need: Hid closes an identifier,
-// StageFileWriter and StageFileReader turn every failed call into a UsageError naming the file
-// and the object, with HDF5's own reason. HDF5's automatic error printing is off meanwhile.
+// StageFileWriter and StageFileReader turn every failed HDF5 call into a UsageError naming the
+// file and the object, with HDF5's own reason (datasets/hdf5_file.h has the plumbing).
 #include "engine/checkpoint.h"
 
 #include <charconv>
@@ -14,13 +13,13 @@
 #include <utility>
 
 #include <fcntl.h>
-#include <hdf5.h>
 #include <unistd.h>
 
 #include <toml++/toml.h>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "datasets/hdf5_file.h"
 
 namespace repipe {
 namespace {
@@ -31,93 +30,6 @@ constexpr const char* kFormatName = "repipe-checkpoint";
 constexpr const char* kManifestName = "manifest.toml";
 
 // ---- HDF5 plumbing ------------------------------------------------------------------------
-
-// Turns HDF5's automatic error printing off while in scope (errors become exceptions instead),
-// and restores whatever handler was set before.
-class QuietHdf5Errors {
- public:
-  QuietHdf5Errors() {
-    H5Eget_auto2(H5E_DEFAULT, &handler_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~QuietHdf5Errors() { H5Eset_auto2(H5E_DEFAULT, handler_, data_); }
-  QuietHdf5Errors(const QuietHdf5Errors&) = delete;
-  QuietHdf5Errors& operator=(const QuietHdf5Errors&) = delete;
-
- private:
-  H5E_auto2_t handler_ = nullptr;
-  void* data_ = nullptr;
-};
-
-// HDF5's reason for the last failure, outermost then innermost ("unable to open file: truncated
-// file: eof = ..."), on one line; clears the error stack.
-std::string hdf5_reason() {
-  std::vector<std::string> messages;  // innermost first
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_UPWARD,
-      [](unsigned, const H5E_error2_t* error, void* out) -> herr_t {
-        if (error->desc != nullptr && *error->desc != '\0') {
-          static_cast<std::vector<std::string>*>(out)->push_back(error->desc);
-        }
-        return 0;
-      },
-      &messages);
-  H5Eclear2(H5E_DEFAULT);
-  if (messages.empty()) return "HDF5 error";
-  std::string reason = messages.back();
-  if (messages.size() > 1) reason += ": " + messages.front();
-  for (char& c : reason) {
-    if (c == '\n') c = ' ';
-  }
-  return reason;
-}
-
-// An HDF5 identifier that closes itself.
-class Hid {
- public:
-  using Closer = herr_t (*)(hid_t);
-
-  Hid() = default;
-  Hid(hid_t id, Closer close) : id_(id), close_(close) {}
-  Hid(Hid&& other) noexcept
-      : id_(std::exchange(other.id_, H5I_INVALID_HID)), close_(other.close_) {}
-  Hid& operator=(Hid&& other) noexcept {
-    if (this != &other) {
-      reset();
-      id_ = std::exchange(other.id_, H5I_INVALID_HID);
-      close_ = other.close_;
-    }
-    return *this;
-  }
-  Hid(const Hid&) = delete;
-  Hid& operator=(const Hid&) = delete;
-  ~Hid() { reset(); }
-
-  hid_t get() const { return id_; }
-
-  // Closes now; returns HDF5's status (closing a file flushes it, which can fail).
-  herr_t close() {
-    herr_t status = id_ >= 0 ? close_(id_) : 0;
-    id_ = H5I_INVALID_HID;
-    return status;
-  }
-
- private:
-  void reset() { close(); }
-
-  hid_t id_ = H5I_INVALID_HID;
-  Closer close_ = nullptr;
-};
-
-// File access without HDF5's file locks: no file is opened for writing under its final name
-// (writers rename finished files into place), and cluster file systems often refuse the locks.
-Hid file_access_without_locks() {
-  Hid access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-#if H5_VERSION_GE(1, 12, 1) || (H5_VERSION_GE(1, 10, 7) && !H5_VERSION_GE(1, 11, 0))
-  H5Pset_file_locking(access.get(), /*use_file_locking=*/false, /*ignore_when_disabled=*/true);
-#endif
-  return access;
-}
 
 [[noreturn]] void fail(const fs::path& file, const std::string& object, const std::string& what) {
   std::string message = file.string() + ": ";

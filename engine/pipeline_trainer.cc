@@ -284,15 +284,36 @@ Bundle PipelineTrainer::microbatch_data(std::int64_t g, bool targets) {
   auto& by_step = targets ? targets_by_step_ : inputs_by_step_;
   const std::int64_t step = g / m_ + 1;
   by_step.erase(by_step.begin(), by_step.lower_bound(step));  // forwards run in order
-  if (by_step.count(step) == 0) {
-    // One draw serves both ends when this rank is the first and the last stage.
-    Batch batch = data_->batch(DataStream::kTrain, step - 1, config_.batch_size);
-    if (stage_ == 0) inputs_by_step_[step] = split_bundle(bundle_to(batch.inputs, device_), m_);
-    if (is_last_stage()) {
-      targets_by_step_[step] = split_bundle(bundle_to(batch.targets, device_), m_);
-    }
+  if (by_step.count(step) == 0) fetch_step(step);
+  return by_step.at(step).at(g % m_);
+}
+
+void PipelineTrainer::fetch_step(std::int64_t step) {
+  LoaderOptions options;
+  options.batch_size = config_.batch_size;
+  options.microbatches = m_;
+  for (std::int64_t j = 0; j < m_; ++j) {
+    if (owns((step - 1) * m_ + j, stage_)) options.owned.push_back(j);
   }
-  return by_step.at(step)[static_cast<std::size_t>(g % m_)];
+  options.part = stage_ == 0 && is_last_stage() ? BatchPart::kBoth
+                 : stage_ == 0                  ? BatchPart::kInputs
+                                                : BatchPart::kTargets;
+  options.first_step = step;
+  options.last_step = config_.steps;
+  options.pin_memory = device_.is_cuda();
+  const bool same_share = loader_ && loader_->options().owned == options.owned &&
+                          loader_->options().part == options.part;
+  LoadedStep loaded;
+  if (same_share) loaded = loader_->next();
+  if (!same_share || loaded.step != step) {
+    loader_.reset();  // its readers stop before the new ones start
+    loader_ = std::make_unique<DataLoader>(*data_, options);
+    loaded = loader_->next();
+  }
+  for (auto& [j, batch] : loaded.microbatches) {
+    if (wants_inputs(options.part)) inputs_by_step_[step][j] = bundle_to(batch.inputs, device_);
+    if (wants_targets(options.part)) targets_by_step_[step][j] = bundle_to(batch.targets, device_);
+  }
 }
 
 StepResult PipelineTrainer::train_step(std::int64_t step) {

@@ -27,6 +27,7 @@
 #include "common/progress.h"
 #include "common/run_config.h"
 #include "datasets/dataset.h"
+#include "datasets/loader.h"
 #include "datasets/synthetic.h"
 #include "engine/block_clock.h"
 #include "engine/bundle_channel.h"
@@ -168,6 +169,9 @@ class PipelineTrainer {
   // time slept.
   double slow_down(double compute_ms, std::int64_t step);
   Bundle microbatch_data(std::int64_t g, bool targets);
+  // Takes step `step`'s micro-batches of this rank from the loader (made anew when this rank's
+  // share changed: another stage or replica after a repartition, or a step out of sequence).
+  void fetch_step(std::int64_t step);
   Bundle wait_bundle(std::int64_t ticket, int peer, const std::string& what);
 
   RunConfig config_;
@@ -186,6 +190,7 @@ class PipelineTrainer {
   std::vector<NamedTensor> parameters_;
   std::set<std::string> cross_stage_tied_;  // parameters summed by TIED, not REDUCE
   std::unique_ptr<Dataset> data_;           // open_dataset(config.dataset)
+  std::unique_ptr<DataLoader> loader_;      // this rank's share of data_, read ahead
   Optimizer optimizer_;
   LrSchedule lr_;
   std::chrono::milliseconds timeout_;
@@ -234,9 +239,10 @@ class PipelineTrainer {
   std::map<int, std::unique_ptr<InboundChannel>> inbound_;  // by peer rank
   std::vector<OutgoingBundle> outgoing_;
   std::map<std::int64_t, Microbatch> in_flight_;
-  std::map<std::int64_t, std::vector<Bundle>> inputs_by_step_;   // first stage
-  std::map<std::int64_t, std::vector<Bundle>> targets_by_step_;  // last stage
-  std::map<std::int64_t, torch::Tensor> loss_sums_;              // by step, last stage
+  // This rank's micro-batches by step, then by index within the step.
+  std::map<std::int64_t, std::map<std::int64_t, Bundle>> inputs_by_step_;   // first stage
+  std::map<std::int64_t, std::map<std::int64_t, Bundle>> targets_by_step_;  // last stage
+  std::map<std::int64_t, torch::Tensor> loss_sums_;                         // by step, last stage
 
   RankStepTimes times_;
   TraceRecorder trace_;

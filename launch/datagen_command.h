@@ -1,5 +1,5 @@
 // launch/datagen_command.h: `repipe datagen`: synthetic datasets in real formats, readable by
-// repipe's readers and the standard tools. So far: cifar10 (the binary CIFAR-10).
+// repipe's readers and the standard tools.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,9 @@ struct DatagenCommand {
   std::string size;          // or a total size: "2GiB", exact to one record
   std::string output;
   std::uint64_t seed = 1;
+  int jobs = 0;
+  std::string shape = "3x32x32";  // generic: the shape of x's samples
+  std::int64_t classes = 10;      // generic: y's classes  // parallel writers; 0 = one per core
 };
 
 CLI::App* add_datagen_command(CLI::App& app, DatagenCommand& command);

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/error.h"
+#include "launch/bench_command.h"
 #include "launch/build_info.h"
 #include "launch/datagen_command.h"
 #include "launch/interference_command.h"
@@ -49,6 +50,8 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
   CLI::App* datagen = repipe::add_datagen_command(app, datagen_command);
   repipe::WorkloadCommand workload_command;
   CLI::App* workload = repipe::add_workload_command(app, workload_command);
+  repipe::BenchCommand bench_command;
+  const repipe::BenchApps bench = repipe::add_bench_command(app, bench_command);
 
   try {
     app.parse(argc, argv);
@@ -66,6 +69,8 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
   if (*predictor) return repipe::run_predictor_command(predictor_command);
   if (*workload) return repipe::run_workload_command(workload_command);
   if (*datagen) return repipe::run_datagen_command(datagen_command);
+  if (*bench.io) return repipe::run_bench_io_command(bench_command, mpi);
+  if (*bench.checkpoint) return repipe::run_bench_checkpoint_command(bench_command, mpi);
   return repipe::kUsageExitCode;
 }
 

@@ -12,10 +12,13 @@ torch::Tensor cross_entropy(const torch::Tensor& logits, const torch::Tensor& la
                                               labels.reshape({-1}));
 }
 
+// Labels of -100 (padded masked-LM positions of real BERT data) count neither way, as in the
+// loss (cross_entropy's ignore_index).
 std::pair<std::int64_t, std::int64_t> count_correct(const torch::Tensor& logits,
                                                     const torch::Tensor& labels) {
-  torch::Tensor hits = logits.argmax(-1).eq(labels);
-  return {hits.sum().item<std::int64_t>(), hits.numel()};
+  torch::Tensor counted = labels.ne(-100);
+  torch::Tensor hits = logits.argmax(-1).eq(labels).logical_and(counted);
+  return {hits.sum().item<std::int64_t>(), counted.sum().item<std::int64_t>()};
 }
 
 torch::Tensor get(const Bundle& bundle, const std::string& key) {

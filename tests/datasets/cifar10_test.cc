@@ -89,7 +89,7 @@ TEST_F(Cifar10Test, TruncatedAndCorruptFilesNameTheFileAndTheOffset) {
 }
 
 TEST_F(Cifar10Test, GeneratedDataReadsBackAndBatchesArePureFunctionsOfTheirIndex) {
-  generate_cifar10(dir_.string(), 23, 4, 5);
+  generate_dataset(*make_cifar10_writer(), {.samples = 23}, dir_, 5, 2, {});
   const fs::path folder = dir_ / kCifar10Folder;
   EXPECT_EQ(fs::file_size(folder / "data_batch_1.bin"), 5u * 3073u);  // 23 = 5+5+5+4+4
   EXPECT_EQ(fs::file_size(folder / "data_batch_5.bin"), 4u * 3073u);
@@ -135,7 +135,9 @@ TEST_F(Cifar10Test, GeneratedDataReadsBackAndBatchesArePureFunctionsOfTheirIndex
               Cifar10Dataset((dir_ / "nowhere").string(), cifar_spec(), 1);
             }).find("cifar-10-batches-bin"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { generate_cifar10(dir_.string(), 4, 1, 1); }).find("at least 5"),
+  EXPECT_NE(error_of([&] {
+              generate_dataset(*make_cifar10_writer(), {.samples = 4}, dir_, 1, 1, {});
+            }).find("at least 5"),
             std::string::npos);
 }
 

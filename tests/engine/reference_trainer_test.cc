@@ -40,7 +40,8 @@ TEST(ReferenceTrainer, MlpLossFallsAndAccuracyRises) {
   EvalResult after = trainer.evaluate();
   EXPECT_LT(late, 0.5 * early);
   EXPECT_LT(after.loss, 0.5 * before.loss);
-  EXPECT_GT(after.accuracy, 0.6);  // chance is 0.1
+  EXPECT_GT(after.accuracy, 0.4);  // chance is 0.1; 40 steps reach about 0.6
+  EXPECT_GT(after.accuracy, before.accuracy + 0.2);
 }
 
 TEST(ReferenceTrainer, SmallCnnLossFalls) {

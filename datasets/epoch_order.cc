@@ -1,0 +1,57 @@
+// datasets/epoch_order.cc: seeded permutations per epoch, cached for the epochs in use.
+#include "datasets/epoch_order.h"
+
+#include <utility>
+
+#include "common/error.h"
+#include "common/seed.h"
+
+namespace repipe {
+namespace {
+
+constexpr std::size_t kCachedEpochs = 3;  // readers a few steps apart may straddle an epoch
+
+}  // namespace
+
+std::vector<std::int64_t> seeded_permutation(std::int64_t n, std::uint64_t seed) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+  std::uint64_t state = seed;
+  for (std::int64_t i = n - 1; i > 0; --i) {
+    state = mix_seed(state, static_cast<std::uint64_t>(i));
+    // A 64-bit draw scaled to [0, i]: the bias is below 2^-32 for any n a dataset has.
+    const auto j = static_cast<std::int64_t>(
+        (static_cast<unsigned __int128>(state) * static_cast<std::uint64_t>(i + 1)) >> 64);
+    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+  }
+  return order;
+}
+
+EpochOrder::EpochOrder(std::int64_t records, std::uint64_t seed) : records_(records), seed_(seed) {
+  REPIPE_CHECK(records > 0, "an epoch order over no records");
+}
+
+const std::vector<std::int64_t>& EpochOrder::order_of(std::int64_t epoch) const {
+  auto it = orders_.find(epoch);
+  if (it != orders_.end()) return it->second;
+  if (orders_.size() >= kCachedEpochs) orders_.erase(orders_.begin());
+  return orders_[epoch] =
+             seeded_permutation(records_, mix_seed(seed_, static_cast<std::uint64_t>(epoch)));
+}
+
+std::int64_t EpochOrder::record_at(std::int64_t position) const {
+  return records_at(position, 1)[0];
+}
+
+std::vector<std::int64_t> EpochOrder::records_at(std::int64_t first, std::int64_t count) const {
+  REPIPE_CHECK(first >= 0 && count >= 0, "positions " << first << " + " << count);
+  std::vector<std::int64_t> out;
+  out.reserve(static_cast<std::size_t>(count));
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (std::int64_t k = first; k < first + count; ++k) {
+    out.push_back(order_of(k / records_)[static_cast<std::size_t>(k % records_)]);
+  }
+  return out;
+}
+
+}  // namespace repipe
