@@ -16,7 +16,9 @@
 #include "common/error.h"
 #include "datasets/bert_hdf5.h"
 #include "datasets/cifar10.h"
+#include "datasets/dlrm_rows.h"
 #include "datasets/generic_hdf5.h"
+#include "datasets/unet3d_cases.h"
 
 namespace repipe {
 namespace {
@@ -97,6 +99,8 @@ std::unique_ptr<DatasetWriter> make_dataset_writer(const std::string& workload,
                                                    const GenericSamples& generic) {
   if (workload == "cifar10") return make_cifar10_writer();
   if (workload == "bert") return make_bert_writer();
+  if (workload == "dlrm") return make_dlrm_writer();
+  if (workload == "unet3d") return make_unet3d_writer();
   if (workload == "generic") return make_generic_writer(generic.shape, generic.classes);
   std::string known;
   for (const std::string& name : datagen_workloads()) known += (known.empty() ? "" : "|") + name;

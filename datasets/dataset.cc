@@ -8,9 +8,11 @@
 #include "common/error.h"
 #include "datasets/bert_hdf5.h"
 #include "datasets/cifar10.h"
+#include "datasets/dlrm_rows.h"
 #include "datasets/generic_hdf5.h"
 #include "datasets/record_dataset.h"
 #include "datasets/synthetic.h"
+#include "datasets/unet3d_cases.h"
 
 namespace repipe {
 
@@ -62,8 +64,11 @@ SampleSpec stored_sample_spec(const std::string& name) {
     spec.num_classes = std::numeric_limits<std::int32_t>::max();
     return spec;
   }
-  throw UsageError("dataset '" + name +
-                   "': expected a stored dataset (cifar10:DIR, bert:DIR or hdf5:DIR)");
+  if (kind == "dlrm" && !dir.empty()) return {TaskKind::kClassification, {kDlrmDense}, 2};
+  if (kind == "unet3d" && !dir.empty()) {
+    return {TaskKind::kClassification, {1, kUnet3dPatch, kUnet3dPatch, kUnet3dPatch}, 2};
+  }
+  throw UsageError("dataset '" + name + "': expected a stored dataset (" + dataset_forms() + ")");
 }
 
 std::unique_ptr<Dataset> open_dataset(const std::string& name, const SampleSpec& spec,
@@ -74,6 +79,16 @@ std::unique_ptr<Dataset> open_dataset(const std::string& name, const SampleSpec&
     if (kind == "cifar10") return std::make_unique<Cifar10Dataset>(dir, spec, seed);
     if (kind == "bert") return std::make_unique<BertDataset>(dir, spec, seed);
     if (kind == "hdf5") return std::make_unique<GenericHdf5Dataset>(dir, spec, seed);
+    // Rows and volumes no zoo model reads: for `repipe bench io`, with their stored spec.
+    if (kind == "dlrm" || kind == "unet3d") {
+      const SampleSpec stored = stored_sample_spec(name);
+      if (spec.input_shape != stored.input_shape || spec.num_classes != stored.num_classes) {
+        throw UsageError("dataset " + name + ": no zoo model reads " + kind +
+                         " samples; `repipe bench io` does");
+      }
+      if (kind == "dlrm") return std::make_unique<DlrmDataset>(dir, seed);
+      return std::make_unique<Unet3dDataset>(dir, seed);
+    }
   }
   throw UsageError("dataset '" + name + "': expected " + dataset_forms());
 }

@@ -46,9 +46,10 @@ class Dataset {
 
 // `name`: "synthetic" (drawn from the seed), "cifar10:DIR" (the binary CIFAR-10 under
 // DIR/cifar-10-batches-bin), "bert:DIR" (NVIDIA's BERT pre-training HDF5 shards in
-// DIR/training and DIR/test) or "hdf5:DIR" (generic (x, y) HDF5 files in DIR/train and
-// DIR/test). A dataset that does not fit the model's `spec`, or a missing or malformed file, is
-// a UsageError.
+// DIR/training and DIR/test), "hdf5:DIR" (generic (x, y) HDF5 files in DIR/train and
+// DIR/test), "dlrm:DIR" (DLRM's binary rows) or "unet3d:DIR" (KiTS19 .npy cases; these two for
+// `repipe bench io`). A dataset that does not fit the model's `spec`, or a missing or malformed
+// file, is a UsageError.
 std::unique_ptr<Dataset> open_dataset(const std::string& name, const SampleSpec& spec,
                                       std::uint64_t seed);
 
