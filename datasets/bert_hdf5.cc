@@ -313,7 +313,7 @@ BertDataset::BertDataset(const std::string& dir, const SampleSpec& spec, std::ui
   if (test.empty()) test = train;  // held out from the training shards
   train_ = open_split(train, spec);
   held_out_ = open_split(test, spec);
-  set_records(train_.index.records(), held_out_.index.records(), seed);
+  set_records(train_.index.records(), held_out_.index.records(), seed, train_.index.sizes());
 }
 
 double BertDataset::bytes_per_sample() const {
@@ -346,19 +346,23 @@ Batch BertDataset::read_records(DataStream stream, const std::vector<std::int64_
                        split.shards.front()->path().string() + " has " + std::to_string(p) +
                        " (one P per dataset)");
     }
-    const BertRecords row = file.read(at, 1);
+    const std::size_t key = shard + (stream == DataStream::kTrain ? 0 : train_.shards.size());
+    const std::shared_ptr<const BertRecords> whole =
+        cache_.get(key, [&] { return file.read(0, file.size()); });
+    const BertRecords& rows = *whole;
     for (std::int64_t t = 0; t < l; ++t) {
-      ids_at[i][t] = row.input_ids[static_cast<std::size_t>(t)];
-      types_at[i][t] = row.segment_ids[static_cast<std::size_t>(t)];
-      mask_at[i][t] = row.input_mask[static_cast<std::size_t>(t)];
+      ids_at[i][t] = rows.input_ids[static_cast<std::size_t>(at * l + t)];
+      types_at[i][t] = rows.segment_ids[static_cast<std::size_t>(at * l + t)];
+      mask_at[i][t] = rows.input_mask[static_cast<std::size_t>(at * l + t)];
     }
     for (std::int64_t k = 0; k < p; ++k) {
-      const std::int32_t pos = row.masked_lm_positions[static_cast<std::size_t>(k)];
+      const std::int32_t pos = rows.masked_lm_positions[static_cast<std::size_t>(at * p + k)];
       positions_at[i][k] = pos;
       // Position 0 is [CLS], never masked: a 0 marks padding, which the loss ignores.
-      mlm_at[i][k] = pos == 0 ? kIgnoredLabel : row.masked_lm_ids[static_cast<std::size_t>(k)];
+      mlm_at[i][k] =
+          pos == 0 ? kIgnoredLabel : rows.masked_lm_ids[static_cast<std::size_t>(at * p + k)];
     }
-    nsp_at[i] = row.next_sentence_labels[0];
+    nsp_at[i] = rows.next_sentence_labels[static_cast<std::size_t>(at)];
   }
   Batch batch;
   if (wants_inputs(part)) {

@@ -20,6 +20,7 @@
 #include "datasets/datagen.h"
 #include "datasets/hdf5_file.h"
 #include "datasets/record_dataset.h"
+#include "datasets/shard_cache.h"
 
 namespace repipe {
 
@@ -87,6 +88,7 @@ class BertDataset : public RecordDataset {
   Split open_split(const std::vector<std::filesystem::path>& files, const SampleSpec& spec) const;
 
   Split train_, held_out_;
+  ShardCache<BertRecords> cache_{3};  // keyed by shard, held-out shards after the training ones
 };
 
 }  // namespace repipe

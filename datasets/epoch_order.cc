@@ -27,16 +27,36 @@ std::vector<std::int64_t> seeded_permutation(std::int64_t n, std::uint64_t seed)
   return order;
 }
 
-EpochOrder::EpochOrder(std::int64_t records, std::uint64_t seed) : records_(records), seed_(seed) {
+EpochOrder::EpochOrder(std::int64_t records, std::uint64_t seed, std::vector<std::int64_t> groups)
+    : records_(records), seed_(seed), groups_(std::move(groups)) {
   REPIPE_CHECK(records > 0, "an epoch order over no records");
+  std::int64_t sum = 0;
+  for (std::int64_t g : groups_) sum += g;
+  REPIPE_CHECK(groups_.empty() || sum == records,
+               "groups of " << sum << " records, not " << records);
+}
+
+std::vector<std::int64_t> EpochOrder::epoch_order(std::int64_t epoch) const {
+  const std::uint64_t seed = mix_seed(seed_, static_cast<std::uint64_t>(epoch));
+  if (groups_.size() <= 1) return seeded_permutation(records_, seed);
+  std::vector<std::int64_t> first(groups_.size(), 0);
+  for (std::size_t g = 1; g < groups_.size(); ++g) first[g] = first[g - 1] + groups_[g - 1];
+  std::vector<std::int64_t> order;
+  order.reserve(static_cast<std::size_t>(records_));
+  for (std::int64_t g : seeded_permutation(static_cast<std::int64_t>(groups_.size()), seed)) {
+    const auto group = static_cast<std::size_t>(g);
+    for (std::int64_t r : seeded_permutation(groups_[group], mix_seed(seed, group + 1))) {
+      order.push_back(first[group] + r);
+    }
+  }
+  return order;
 }
 
 const std::vector<std::int64_t>& EpochOrder::order_of(std::int64_t epoch) const {
   auto it = orders_.find(epoch);
   if (it != orders_.end()) return it->second;
   if (orders_.size() >= kCachedEpochs) orders_.erase(orders_.begin());
-  return orders_[epoch] =
-             seeded_permutation(records_, mix_seed(seed_, static_cast<std::uint64_t>(epoch)));
+  return orders_[epoch] = epoch_order(epoch);
 }
 
 std::int64_t EpochOrder::record_at(std::int64_t position) const {

@@ -152,7 +152,7 @@ GenericHdf5Dataset::GenericHdf5Dataset(const std::string& dir, const SampleSpec&
   if (test.empty()) test = train;
   train_ = open_split(train);
   held_out_ = open_split(test);
-  set_records(train_.index.records(), held_out_.index.records(), seed);
+  set_records(train_.index.records(), held_out_.index.records(), seed, train_.index.sizes());
 }
 
 Batch GenericHdf5Dataset::read_records(DataStream stream, const std::vector<std::int64_t>& records,
@@ -164,21 +164,29 @@ Batch GenericHdf5Dataset::read_records(DataStream stream, const std::vector<std:
   torch::Tensor x = torch::empty(shape, torch::kFloat32);
   torch::Tensor y = torch::empty({n}, torch::kInt64);
   for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t record = records[static_cast<std::size_t>(i)];
-    const auto [f, row] = split.index.locate(record);
-    const Hdf5ArrayReader& file = *split.files[f];
-    if (wants_inputs(part)) {
-      file.read_rows("x", row, 1, Hdf5Element::kFloat32, x.data_ptr<float>() + i * sample_values_);
-    }
-    if (!wants_targets(part)) continue;
-    std::int64_t label = 0;
-    file.read_rows("y", row, 1, Hdf5Element::kInt64, &label);
-    if (label < 0 || label >= spec_.num_classes) {
-      throw UsageError(file.file().string() + ": dataset 'y' row " + std::to_string(row) +
-                       ": label " + std::to_string(label) + ", expected 0.." +
-                       std::to_string(spec_.num_classes - 1) + " (the model's classes)");
-    }
-    y.data_ptr<std::int64_t>()[i] = label;
+    const auto [f, row] = split.index.locate(records[static_cast<std::size_t>(i)]);
+    const std::size_t key = f + (stream == DataStream::kTrain ? 0 : train_.files.size());
+    const std::shared_ptr<const Shard> shard = cache_.get(key, [&, f = f] {
+      const Hdf5ArrayReader& file = *split.files[f];
+      const std::int64_t rows = split.index.sizes()[f];
+      Shard whole;
+      whole.x.resize(static_cast<std::size_t>(rows * sample_values_));
+      whole.y.resize(static_cast<std::size_t>(rows));
+      file.read_rows("x", 0, rows, Hdf5Element::kFloat32, whole.x.data());
+      file.read_rows("y", 0, rows, Hdf5Element::kInt64, whole.y.data());
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const std::int64_t label = whole.y[static_cast<std::size_t>(r)];
+        if (label < 0 || label >= spec_.num_classes) {
+          throw UsageError(file.file().string() + ": dataset 'y' row " + std::to_string(r) +
+                           ": label " + std::to_string(label) + ", expected 0.." +
+                           std::to_string(spec_.num_classes - 1) + " (the model's classes)");
+        }
+      }
+      return whole;
+    });
+    std::copy_n(shard->x.begin() + row * sample_values_, sample_values_,
+                x.data_ptr<float>() + i * sample_values_);
+    y.data_ptr<std::int64_t>()[i] = shard->y[static_cast<std::size_t>(row)];
   }
   Batch batch;
   if (wants_inputs(part)) batch.inputs["x"] = x;

@@ -14,6 +14,7 @@
 #include "datasets/datagen.h"
 #include "datasets/hdf5_file.h"
 #include "datasets/record_dataset.h"
+#include "datasets/shard_cache.h"
 
 namespace repipe {
 
@@ -49,6 +50,11 @@ class GenericHdf5Dataset : public RecordDataset {
   std::int64_t sample_values_ = 1;  // floats per sample
   std::int64_t row_bytes_ = 0;
   Split train_, held_out_;
+  struct Shard {
+    std::vector<float> x;
+    std::vector<std::int64_t> y;
+  };
+  ShardCache<Shard> cache_{3};  // whole files; held-out files keyed after the training ones
 };
 
 }  // namespace repipe

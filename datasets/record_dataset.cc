@@ -7,9 +7,10 @@
 
 namespace repipe {
 
-void RecordDataset::set_records(std::int64_t train, std::int64_t held_out, std::uint64_t seed) {
+void RecordDataset::set_records(std::int64_t train, std::int64_t held_out, std::uint64_t seed,
+                                std::vector<std::int64_t> train_groups) {
   REPIPE_CHECK(train > 0 && held_out > 0, "records " << train << " and " << held_out);
-  train_order_ = std::make_unique<EpochOrder>(train, seed);
+  train_order_ = std::make_unique<EpochOrder>(train, seed, std::move(train_groups));
   held_out_ = held_out;
 }
 
@@ -22,6 +23,14 @@ Batch RecordDataset::read(DataStream stream, std::int64_t first, std::int64_t co
   std::vector<std::int64_t> records;
   for (std::int64_t k = first; k < first + count; ++k) records.push_back(k % held_out_);
   return read_records(stream, records, part);
+}
+
+std::vector<std::int64_t> FileIndex::sizes() const {
+  std::vector<std::int64_t> out;
+  for (std::size_t f = 0; f < first_.size(); ++f) {
+    out.push_back((f + 1 < first_.size() ? first_[f + 1] : records_) - first_[f]);
+  }
+  return out;
 }
 
 std::pair<std::size_t, std::int64_t> FileIndex::locate(std::int64_t record) const {

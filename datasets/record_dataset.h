@@ -22,8 +22,10 @@ class RecordDataset : public Dataset {
   Batch read(DataStream stream, std::int64_t first, std::int64_t count, BatchPart part) const final;
 
  protected:
-  // Call once the subclass knows its record counts (both must be positive).
-  void set_records(std::int64_t train, std::int64_t held_out, std::uint64_t seed);
+  // Call once the subclass knows its record counts (both must be positive). `train_groups`:
+  // the training records of each shard, for a shard-by-shard order (EpochOrder).
+  void set_records(std::int64_t train, std::int64_t held_out, std::uint64_t seed,
+                   std::vector<std::int64_t> train_groups = {});
   // Records `records` (indices within `stream`'s records) as one batch, in that order.
   virtual Batch read_records(DataStream stream, const std::vector<std::int64_t>& records,
                              BatchPart part) const = 0;
@@ -44,6 +46,8 @@ class FileIndex {
     records_ += records;
   }
   std::int64_t records() const { return records_; }
+  // The records of each file, in order.
+  std::vector<std::int64_t> sizes() const;
   // (file, row in it) of `record` (0 <= record < records()).
   std::pair<std::size_t, std::int64_t> locate(std::int64_t record) const;
 

@@ -58,6 +58,23 @@ TEST(EpochOrder, EveryEpochIsAFreshPermutationDrawnFromTheSeed) {
             std::vector<std::int64_t>(second.begin(), second.begin() + 5));
 }
 
+TEST(EpochOrder, ShardedDatasetsAreVisitedAShardAtATime) {
+  // Three shards of 4, 6 and 5 records: each epoch runs through the shards in some order, each
+  // shard's records consecutively and in some order.
+  const EpochOrder order(15, 2, {4, 6, 5});
+  for (std::int64_t epoch = 0; epoch < 3; ++epoch) {
+    const std::vector<std::int64_t> records = order.records_at(epoch * 15, 15);
+    EXPECT_EQ(std::set<std::int64_t>(records.begin(), records.end()).size(), 15u);
+    auto shard_of = [](std::int64_t r) { return r < 4 ? 0 : r < 10 ? 1 : 2; };
+    int changes = 0;
+    for (std::size_t i = 1; i < records.size(); ++i) {
+      changes += shard_of(records[i]) != shard_of(records[i - 1]) ? 1 : 0;
+    }
+    EXPECT_EQ(changes, 2) << "epoch " << epoch;
+  }
+  EXPECT_NE(order.records_at(0, 15), order.records_at(15, 15));
+}
+
 TEST(SyntheticDataset, AnyRangeOfSamplesIsTheSameHoweverItIsRead) {
   for (const SampleSpec& spec :
        {small_images(), SampleSpec{TaskKind::kCausalLM, {}, 0, 200, 6, 0}}) {
