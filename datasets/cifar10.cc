@@ -1,11 +1,14 @@
 // datasets/cifar10.cc: the binary format, strictly checked, and the dataset over it.
 #include "datasets/cifar10.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/seed.h"
 #include "common/text_format.h"
 #include "datasets/synthetic.h"
 
@@ -15,6 +18,8 @@ namespace {
 // CIFAR-10's per-channel means and standard deviations of pixels in [0, 1] (training set).
 constexpr float kMean[3] = {0.4914f, 0.4822f, 0.4465f};
 constexpr float kStd[3] = {0.2470f, 0.2435f, 0.2616f};
+// Generated images: pixel = 128 + 40 per unit of the template plus unit noise.
+constexpr float kPixelsPerUnit = 40;
 
 void check_spec(const SampleSpec& spec) {
   const bool fits = spec.task == TaskKind::kClassification && spec.num_classes == kCifar10Classes &&
@@ -129,32 +134,44 @@ class Cifar10Writer : public DatasetWriter {
     return files;
   }
 
-  // The file's samples are SyntheticDataset(seed)'s samples first_sample onwards of the
-  // training or held-out stream, so no two files repeat an image.
+  // A record is SyntheticDataset(seed)'s class template of its label plus unit noise, in
+  // pixel units (128 + 40 per unit, rounded and clamped), drawn here in plain C++ from (seed,
+  // split, record) so that writing keeps up with the disk: the noise is a sum of four 16-bit
+  // uniforms scaled to unit variance (Irwin-Hall), one splitmix64 word per pixel.
   void write(const PlannedFile& file, const std::filesystem::path& path,
              const WroteBytes& wrote) const override {
     SampleSpec spec;
     spec.task = TaskKind::kClassification;
     spec.input_shape = {3, 32, 32};
     spec.num_classes = kCifar10Classes;
-    const SyntheticDataset source(spec, file.seed);
-    const DataStream stream =
-        file.name.ends_with(kCifar10TestFile) ? DataStream::kHeldOut : DataStream::kTrain;
+    const torch::Tensor templates =
+        (SyntheticDataset(spec, file.seed).templates() * kPixelsPerUnit + 128).contiguous();
+    const float* base = templates.data_ptr<float>();
+    const std::uint64_t split = mix_seed(file.seed, file.name.ends_with(kCifar10TestFile) ? 2 : 1);
+    // Four uniforms on [0, 2^16) have variance 4 * 2^32 / 12: times sqrt(3) / 2^16 is unit.
+    constexpr float kNoiseScale = kPixelsPerUnit * 1.7320508f / 65536.0f;
     std::ofstream out(path, std::ios::binary);
-    constexpr std::int64_t kChunk = 1024;  // samples drawn at a time
+    constexpr std::int64_t kChunk = 1024;  // records per write
     std::string bytes;
     for (std::int64_t done = 0; done < file.samples; done += kChunk) {
       const std::int64_t n = std::min(kChunk, file.samples - done);
-      const Batch batch = source.read(stream, file.first_sample + done, n, BatchPart::kBoth);
-      // Templates plus noise are roughly standard normal: 128 +- 40 per unit covers them.
-      const torch::Tensor pixels =
-          (batch.inputs.at("x") * 40 + 128).round().clamp(0, 255).to(torch::kUInt8).contiguous();
-      const torch::Tensor labels = batch.targets.at("labels").contiguous();
-      const auto* p = reinterpret_cast<const char*>(pixels.data_ptr<std::uint8_t>());
-      bytes.clear();
+      bytes.resize(static_cast<std::size_t>(n * kCifar10RecordBytes));
       for (std::int64_t i = 0; i < n; ++i) {
-        bytes.push_back(static_cast<char>(labels.data_ptr<std::int64_t>()[i]));
-        bytes.append(p + i * kCifar10ImageBytes, kCifar10ImageBytes);
+        std::uint64_t state =
+            mix_seed(split, static_cast<std::uint64_t>(file.first_sample + done + i));
+        const auto label = static_cast<int>((state >> 32) % kCifar10Classes);
+        char* record = &bytes[static_cast<std::size_t>(i * kCifar10RecordBytes)];
+        record[0] = static_cast<char>(label);
+        const float* t = base + label * kCifar10ImageBytes;
+        for (std::int64_t k = 0; k < kCifar10ImageBytes; ++k) {
+          state = mix_seed(state, 7);
+          const float sum = static_cast<float>((state & 0xffff) + ((state >> 16) & 0xffff) +
+                                               ((state >> 32) & 0xffff) + (state >> 48)) -
+                            2.0f * 65535.0f;
+          const float pixel = t[k] + sum * kNoiseScale;
+          record[1 + k] = static_cast<char>(
+              static_cast<std::uint8_t>(std::clamp(std::lround(pixel), 0L, 255L)));
+        }
       }
       out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
       if (!out) throw UsageError(path.string() + ": write failed (disk full?)");

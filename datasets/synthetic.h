@@ -27,6 +27,8 @@ class SyntheticDataset : public Dataset {
              BatchPart part) const override;
 
   const SampleSpec& spec() const { return spec_; }
+  // Classification: the class templates [classes, *input_shape] that samples add noise to.
+  const torch::Tensor& templates() const { return templates_; }
 
  private:
   Batch chunk(DataStream stream, std::int64_t index) const;
