@@ -6,7 +6,8 @@
 #     dropped (when this user may: root), then through the loader by `repipe bench io` with no
 #     compute and the cache dropped again, in MB/s of stored bytes;
 #  3. AU% of a CIFAR-10-like and a BERT-like config (configs/io/) at 1, 2 and 4 ranks.
-# Writes benchmarks/results/data_path_{datagen,loader,au}.csv and prints the tables.
+# Writes benchmarks/results/data_path_{datagen,loader,au}.csv and prints the tables. Takes about
+# five minutes and 10 GB of disk (runs/data-path, kept for reruns of parts 2 and 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repipe=build/launch/repipe
@@ -19,15 +20,16 @@ mkdir -p "$data" "$results"
 drop_caches() { sync; (echo 3 > /proc/sys/vm/drop_caches) 2>/dev/null || true; }
 cache_dropped=$( (echo 3 > /proc/sys/vm/drop_caches) 2>/dev/null && echo yes || echo no)
 
-# 1. datagen against dd.
+# 1. datagen against dd, dd timed before each datagen (this VM's disk speed drifts by minutes):
+# each workload's ratio is to the dd just before it.
 echo "what,bytes,seconds,mb_per_s,ratio_to_dd" > "$results/data_path_datagen.csv"
-start=$(date +%s.%N)
-dd if=/dev/zero of="$data/dd.bin" bs=1M count=2048 conv=fdatasync status=none
-dd_s=$(awk "BEGIN { print $(date +%s.%N) - $start }")
-rm -f "$data/dd.bin"
-dd_mb=$(awk "BEGIN { print 2147483648 / 1e6 / $dd_s }")
-echo "dd,2147483648,$dd_s,$dd_mb,1" >> "$results/data_path_datagen.csv"
 for workload in cifar10 bert dlrm unet3d generic; do
+  start=$(date +%s.%N)
+  dd if=/dev/zero of="$data/dd.bin" bs=1M count=2048 conv=fdatasync status=none
+  dd_s=$(awk "BEGIN { print $(date +%s.%N) - $start }")
+  rm -f "$data/dd.bin"
+  dd_mb=$(awk "BEGIN { print 2147483648 / 1e6 / $dd_s }")
+  echo "dd,2147483648,$dd_s,$dd_mb,1" >> "$results/data_path_datagen.csv"
   rm -rf "${data:?}/$workload"
   start=$(date +%s.%N)
   "$repipe" datagen --workload "$workload" --size "$size" -o "$data/$workload" > /dev/null 2>&1
