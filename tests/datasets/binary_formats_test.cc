@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "datasets/dataset_files_test.h"
 #include "datasets/dlrm_rows.h"
 #include "datasets/npy_file.h"
 #include "datasets/unet3d_cases.h"
@@ -18,10 +19,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* kPython = "/usr/bin/python3";
+using testing::DatasetFilesTest;
+using testing::kPython;
 
 bool have_numpy() {
-  return std::system((std::string(kPython) + " -c 'import numpy' >/dev/null 2>&1").c_str()) == 0;
+  return testing::python_has("numpy");
 }
 
 std::string bytes_of(const fs::path& path) {
@@ -29,24 +31,7 @@ std::string bytes_of(const fs::path& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-class BinaryFormatsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("repipe-binary-formats-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  static std::string error_of(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const UsageError& e) {
-      return e.what();
-    }
-    return "no error";
-  }
-  fs::path dir_;
-};
+class BinaryFormatsTest : public DatasetFilesTest {};
 
 TEST_F(BinaryFormatsTest, NpyHeadersAreNumpysByteForByte) {
   const std::string header = npy_header(NpyType::kFloat32, {1, 128, 186, 186});

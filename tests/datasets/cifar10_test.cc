@@ -11,29 +11,14 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "datasets/dataset_files_test.h"
 
 namespace repipe {
 namespace {
 
 namespace fs = std::filesystem;
 
-class Cifar10Test : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("repipe-cifar10-" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string error_of(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const UsageError& e) {
-      return e.what();
-    }
-    return "no error";
-  }
-  fs::path dir_;
-};
+class Cifar10Test : public testing::DatasetFilesTest {};
 
 SampleSpec cifar_spec() {
   SampleSpec spec;

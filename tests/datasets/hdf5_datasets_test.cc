@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "datasets/bert_hdf5.h"
+#include "datasets/dataset_files_test.h"
 #include "datasets/generic_hdf5.h"
 
 namespace repipe {
@@ -17,36 +18,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Debian's python3 with h5py (scripts/install-deps.sh installs python3-h5py).
-const char* kPython = "/usr/bin/python3";
+using testing::DatasetFilesTest;
+using testing::run_python;
 
 bool have_h5py() {
-  return std::system((std::string(kPython) + " -c 'import h5py' >/dev/null 2>&1").c_str()) == 0;
+  return testing::python_has("h5py");
 }
 
-int run_python(const fs::path& script, const std::string& code, const std::string& args) {
-  std::ofstream(script) << code;
-  return std::system((std::string(kPython) + " " + script.string() + " " + args).c_str());
-}
-
-class Hdf5DatasetsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("repipe-hdf5-datasets-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  static std::string error_of(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const UsageError& e) {
-      return e.what();
-    }
-    return "no error";
-  }
-  fs::path dir_;
-};
+class Hdf5DatasetsTest : public DatasetFilesTest {};
 
 SampleSpec bert_spec(std::int64_t seq_len) {
   return {TaskKind::kMaskedLM, {}, 0, 30522, seq_len, 20};
