@@ -17,6 +17,13 @@ constexpr std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b) {
   return z ^ (z >> 31);
 }
 
+// A random 64-bit word scaled to [0, n) (n > 0): the high half of word * n, so no division;
+// the bias is below n / 2^64, nothing for any n repipe draws.
+constexpr std::int64_t scale_below(std::uint64_t word, std::int64_t n) {
+  return static_cast<std::int64_t>(
+      (static_cast<unsigned __int128>(word) * static_cast<std::uint64_t>(n)) >> 64);
+}
+
 // FNV-1a of a name: stable across processes and builds (std::hash is not).
 constexpr std::uint64_t hash_name(std::string_view name) {
   std::uint64_t h = 0xcbf29ce484222325ULL;

@@ -27,10 +27,7 @@ class SplitMix {
  public:
   explicit SplitMix(std::uint64_t seed) : state_(seed) {}
   std::uint64_t next() { return state_ = mix_seed(state_, ++counter_); }
-  std::int64_t below(std::int64_t n) {
-    return static_cast<std::int64_t>(
-        (static_cast<unsigned __int128>(next()) * static_cast<std::uint64_t>(n)) >> 64);
-  }
+  std::int64_t below(std::int64_t n) { return scale_below(next(), n); }
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
  private:
@@ -49,7 +46,7 @@ constexpr Column kColumns[] = {
     {"masked_lm_ids", Hdf5Element::kInt32, 2}, {"next_sentence_labels", Hdf5Element::kInt8, 0},
 };
 
-void* column_data(BertRecords& r, int column) {
+const void* column_data(const BertRecords& r, int column) {
   switch (column) {
     case 0:
       return r.input_ids.data();
@@ -64,6 +61,10 @@ void* column_data(BertRecords& r, int column) {
     default:
       return r.next_sentence_labels.data();
   }
+}
+
+void* column_data(BertRecords& r, int column) {
+  return const_cast<void*>(column_data(static_cast<const BertRecords&>(r), column));
 }
 
 BertRecords empty_records(std::int64_t n, std::int64_t l, std::int64_t p) {
@@ -89,7 +90,7 @@ void create_shard(Hdf5ArrayWriter& out, std::int64_t n, std::int64_t l, std::int
   }
 }
 
-void write_rows(Hdf5ArrayWriter& out, std::int64_t first, BertRecords& rows) {
+void write_rows(Hdf5ArrayWriter& out, std::int64_t first, const BertRecords& rows) {
   for (int c = 0; c < 6; ++c)
     out.write_rows(kColumns[c].name, first, rows.size(), column_data(rows, c));
 }
@@ -205,8 +206,7 @@ void write_bert_shard(const fs::path& path, const BertRecords& records) {
   {
     Hdf5ArrayWriter out(path, temp);
     create_shard(out, records.size(), records.seq_len, records.max_predictions);
-    BertRecords copy = records;  // the writer takes mutable pointers
-    write_rows(out, 0, copy);
+    write_rows(out, 0, records);
     out.close();
   }
   fs::rename(temp, path);

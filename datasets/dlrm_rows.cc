@@ -52,8 +52,7 @@ DlrmRow generated_row(std::uint64_t seed, std::int64_t i) {
   std::uint64_t state = mix_seed(seed, static_cast<std::uint64_t>(i));
   auto below = [&](std::int64_t n) {
     state = mix_seed(state, 1);
-    return static_cast<std::int32_t>(
-        (static_cast<unsigned __int128>(state) * static_cast<std::uint64_t>(n)) >> 64);
+    return static_cast<std::int32_t>(scale_below(state, n));
   };
   DlrmRow r;
   r.label = below(2);

@@ -19,9 +19,7 @@ std::vector<std::int64_t> seeded_permutation(std::int64_t n, std::uint64_t seed)
   std::uint64_t state = seed;
   for (std::int64_t i = n - 1; i > 0; --i) {
     state = mix_seed(state, static_cast<std::uint64_t>(i));
-    // A 64-bit draw scaled to [0, i]: the bias is below 2^-32 for any n a dataset has.
-    const auto j = static_cast<std::int64_t>(
-        (static_cast<unsigned __int128>(state) * static_cast<std::uint64_t>(i + 1)) >> 64);
+    const std::int64_t j = scale_below(state, i + 1);
     std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
   }
   return order;

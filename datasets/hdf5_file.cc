@@ -18,37 +18,35 @@ namespace fs = std::filesystem;
   throw UsageError(message + what);
 }
 
-// The H5T_* constants are run-time values (they open the library), hence functions.
-hid_t memory_type(Hdf5Element element) {
+// How an element is stored: its HDF5 types in memory and in the file, and its numpy name.
+struct ElementTypes {
+  hid_t memory;
+  hid_t file;
+  const char* name;
+};
+
+// The H5T_* constants are run-time values (they open the library), hence a function.
+ElementTypes types_of(Hdf5Element element) {
   switch (element) {
     case Hdf5Element::kInt8:
-      return H5T_NATIVE_INT8;
+      return {H5T_NATIVE_INT8, H5T_STD_I8LE, "int8"};
     case Hdf5Element::kUInt8:
-      return H5T_NATIVE_UINT8;
+      return {H5T_NATIVE_UINT8, H5T_STD_U8LE, "uint8"};
     case Hdf5Element::kInt32:
-      return H5T_NATIVE_INT32;
+      return {H5T_NATIVE_INT32, H5T_STD_I32LE, "int32"};
     case Hdf5Element::kInt64:
-      return H5T_NATIVE_INT64;
+      return {H5T_NATIVE_INT64, H5T_STD_I64LE, "int64"};
     case Hdf5Element::kFloat32:
-      return H5T_NATIVE_FLOAT;
+      return {H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, "float32"};
   }
   REPIPE_CHECK(false, "unknown element");
 }
 
+hid_t memory_type(Hdf5Element element) {
+  return types_of(element).memory;
+}
 hid_t file_type(Hdf5Element element) {
-  switch (element) {
-    case Hdf5Element::kInt8:
-      return H5T_STD_I8LE;
-    case Hdf5Element::kUInt8:
-      return H5T_STD_U8LE;
-    case Hdf5Element::kInt32:
-      return H5T_STD_I32LE;
-    case Hdf5Element::kInt64:
-      return H5T_STD_I64LE;
-    case Hdf5Element::kFloat32:
-      return H5T_IEEE_F32LE;
-  }
-  REPIPE_CHECK(false, "unknown element");
+  return types_of(element).file;
 }
 
 // Rows first .. first + count - 1 of a space of `dims`, selected in place.
@@ -122,23 +120,7 @@ Hid file_access_without_locks() {
 }
 
 const char* element_name(Hdf5Element element) {
-  switch (element) {
-    case Hdf5Element::kInt8:
-      return "int8";
-    case Hdf5Element::kUInt8:
-      return "uint8";
-    case Hdf5Element::kInt32:
-      return "int32";
-    case Hdf5Element::kInt64:
-      return "int64";
-    case Hdf5Element::kFloat32:
-      return "float32";
-  }
-  return "?";
-}
-
-std::size_t element_bytes(Hdf5Element element) {
-  return H5Tget_size(memory_type(element));
+  return types_of(element).name;
 }
 
 // ---- reading ------------------------------------------------------------------------------

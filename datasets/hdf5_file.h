@@ -65,7 +65,6 @@ Hid file_access_without_locks();
 // The element types of dataset arrays, as numpy names them.
 enum class Hdf5Element { kInt8, kUInt8, kInt32, kInt64, kFloat32 };
 const char* element_name(Hdf5Element element);
-std::size_t element_bytes(Hdf5Element element);
 
 // One HDF5 file opened read-only, its datasets read by rows. Every failure is a UsageError
 // naming the file and the dataset.

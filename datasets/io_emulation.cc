@@ -64,8 +64,10 @@ IoSummary summarize_rank(const std::vector<IoStep>& steps) {
   if (steps.empty()) return s;
   s.wall_s = steps.back().end_s - steps.front().start_s;
   double compute_after_first = 0;
+  std::int64_t bytes = 0;
   for (const IoStep& step : steps) {
     s.samples += step.samples;
+    bytes += step.bytes;
     s.io_wait_s += step.io_wait_s();
     s.compute_s += step.compute_s();
     if (step.step != steps.front().step) compute_after_first += step.compute_s();
@@ -74,8 +76,6 @@ IoSummary summarize_rank(const std::vector<IoStep>& steps) {
   if (steps.size() >= 2 && wall_after_first > 0) {
     s.au_percent = 100.0 * compute_after_first / wall_after_first;
   }
-  std::int64_t bytes = 0;
-  for (const IoStep& step : steps) bytes += step.bytes;
   if (s.wall_s > 0) {
     s.samples_per_s = static_cast<double>(s.samples) / s.wall_s;
     s.mb_per_s = static_cast<double>(bytes) / 1e6 / s.wall_s;

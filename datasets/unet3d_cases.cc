@@ -17,9 +17,7 @@ constexpr float kLow = -2.340702f, kHigh = 2.639792f;
 
 std::int64_t draw(std::uint64_t& state, std::int64_t low, std::int64_t high) {
   state = mix_seed(state, 1);
-  return low + static_cast<std::int64_t>((static_cast<unsigned __int128>(state) *
-                                          static_cast<std::uint64_t>(high - low + 1)) >>
-                                         64);
+  return low + scale_below(state, high - low + 1);
 }
 
 // A case's shape, drawn from its seed.
