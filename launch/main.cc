@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/error.h"
+#include "common/infeasible.h"
 #include "launch/bench_command.h"
 #include "launch/build_info.h"
 #include "launch/datagen_command.h"
@@ -95,6 +96,9 @@ int main(int argc, char** argv) {
   } catch (const repipe::UsageError& error) {
     if (rank0) std::fprintf(stderr, "repipe: error: %s\n", error.what());
     return repipe::kUsageExitCode;
+  } catch (const repipe::Infeasible& error) {
+    if (rank0) std::fprintf(stderr, "repipe: infeasible: %s\n", error.what());
+    return 1;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "repipe: %sfailed: %s\n", who.c_str(), first_line(error.what()).c_str());
     std::fflush(stderr);
