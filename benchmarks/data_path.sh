@@ -43,7 +43,8 @@ done
 
 # 2. The loader against raw reads (the datasets repipe trains on).
 echo "dataset,raw_mb_per_s,loader_mb_per_s,ratio,cache_dropped" > "$results/data_path_loader.csv"
-for spec in "cifar10:$data/cifar10:256" "bert:$data/bert:256" "hdf5:$data/generic:256"; do
+for spec in "cifar10:$data/cifar10:256" "bert:$data/bert:256" "hdf5:$data/generic:256" \
+            "dlrm:$data/dlrm:2048"; do
   kind=${spec%%:*}; rest=${spec#*:}; dir=${rest%:*}; batch=${rest##*:}
   drop_caches
   start=$(date +%s.%N)

@@ -322,21 +322,22 @@ double BertDataset::bytes_per_sample() const {
 }
 
 Batch BertDataset::read_records(DataStream stream, const std::vector<std::int64_t>& records,
-                                BatchPart part) const {
+                                std::int64_t /*first_sample*/, BatchPart part) const {
   const Split& split = stream == DataStream::kTrain ? train_ : held_out_;
   const std::int64_t n = static_cast<std::int64_t>(records.size());
   const std::int64_t l = split.shards.front()->seq_len();
   const std::int64_t p = split.shards.front()->max_predictions();
-  torch::Tensor ids = torch::empty({n, l}, torch::kInt64),
-                types = torch::empty({n, l}, torch::kInt64);
-  torch::Tensor mask = torch::empty({n, l}, torch::kInt64),
-                positions = torch::empty({n, p}, torch::kInt64);
-  torch::Tensor mlm = torch::empty({n, p}, torch::kInt64), nsp = torch::empty({n}, torch::kInt64);
-  auto ids_at = ids.accessor<std::int64_t, 2>(), types_at = types.accessor<std::int64_t, 2>();
-  auto mask_at = mask.accessor<std::int64_t, 2>(),
-       positions_at = positions.accessor<std::int64_t, 2>();
-  auto mlm_at = mlm.accessor<std::int64_t, 2>();
-  auto nsp_at = nsp.accessor<std::int64_t, 1>();
+  // Rows are widened to int64 (what the embedding and the loss take) a row at a time, which
+  // the compiler vectorises.
+  const bool inputs = wants_inputs(part), targets = wants_targets(part);
+  const auto tensor = [](bool wanted, std::vector<std::int64_t> shape) {
+    return wanted ? torch::empty(shape, torch::kInt64) : torch::Tensor();
+  };
+  torch::Tensor ids = tensor(inputs, {n, l}), types = tensor(inputs, {n, l}),
+                mask = tensor(inputs, {n, l}), positions = tensor(inputs, {n, p}),
+                mlm = tensor(targets, {n, p}), nsp = tensor(targets, {n});
+  std::size_t held_key = SIZE_MAX;
+  std::shared_ptr<const BertRecords> held;
   for (std::int64_t i = 0; i < n; ++i) {
     const auto [shard, at] = split.index.locate(records[static_cast<std::size_t>(i)]);
     const BertShard& file = *split.shards[shard];
@@ -347,31 +348,39 @@ Batch BertDataset::read_records(DataStream stream, const std::vector<std::int64_
                        " (one P per dataset)");
     }
     const std::size_t key = shard + (stream == DataStream::kTrain ? 0 : train_.shards.size());
-    const std::shared_ptr<const BertRecords> whole =
-        cache_.get(key, [&] { return file.read(0, file.size()); });
-    const BertRecords& rows = *whole;
-    for (std::int64_t t = 0; t < l; ++t) {
-      ids_at[i][t] = rows.input_ids[static_cast<std::size_t>(at * l + t)];
-      types_at[i][t] = rows.segment_ids[static_cast<std::size_t>(at * l + t)];
-      mask_at[i][t] = rows.input_mask[static_cast<std::size_t>(at * l + t)];
+    if (key != held_key) {  // a batch's records mostly share a shard: ask the cache once
+      held = cache_.get(key, [&] { return file.read(0, file.size()); });
+      held_key = key;
     }
-    for (std::int64_t k = 0; k < p; ++k) {
-      const std::int32_t pos = rows.masked_lm_positions[static_cast<std::size_t>(at * p + k)];
-      positions_at[i][k] = pos;
-      // Position 0 is [CLS], never masked: a 0 marks padding, which the loss ignores.
-      mlm_at[i][k] =
-          pos == 0 ? kIgnoredLabel : rows.masked_lm_ids[static_cast<std::size_t>(at * p + k)];
+    const BertRecords& rows = *held;
+    const auto sequence = static_cast<std::size_t>(at * l);
+    const auto predictions = static_cast<std::size_t>(at * p);
+    if (inputs) {
+      std::copy_n(&rows.input_ids[sequence], l, ids.data_ptr<std::int64_t>() + i * l);
+      std::copy_n(&rows.segment_ids[sequence], l, types.data_ptr<std::int64_t>() + i * l);
+      std::copy_n(&rows.input_mask[sequence], l, mask.data_ptr<std::int64_t>() + i * l);
+      std::copy_n(&rows.masked_lm_positions[predictions], p,
+                  positions.data_ptr<std::int64_t>() + i * p);
     }
-    nsp_at[i] = rows.next_sentence_labels[static_cast<std::size_t>(at)];
+    if (targets) {
+      std::int64_t* mlm_row = mlm.data_ptr<std::int64_t>() + i * p;
+      for (std::int64_t k = 0; k < p; ++k) {
+        // Position 0 is [CLS], never masked: a 0 marks padding, which the loss ignores.
+        mlm_row[k] = rows.masked_lm_positions[predictions + static_cast<std::size_t>(k)] == 0
+                         ? kIgnoredLabel
+                         : rows.masked_lm_ids[predictions + static_cast<std::size_t>(k)];
+      }
+      nsp.data_ptr<std::int64_t>()[i] = rows.next_sentence_labels[static_cast<std::size_t>(at)];
+    }
   }
   Batch batch;
-  if (wants_inputs(part)) {
+  if (inputs) {
     batch.inputs = {{"input_ids", ids},
                     {"token_type_ids", types},
                     {"attention_mask", mask},
                     {"mlm_positions", positions}};
   }
-  if (wants_targets(part)) batch.targets = {{"mlm_ids", mlm}, {"nsp_labels", nsp}};
+  if (targets) batch.targets = {{"mlm_ids", mlm}, {"nsp_labels", nsp}};
   return batch;
 }
 

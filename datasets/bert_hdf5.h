@@ -78,7 +78,7 @@ class BertDataset : public RecordDataset {
 
  protected:
   Batch read_records(DataStream stream, const std::vector<std::int64_t>& records,
-                     BatchPart part) const override;
+                     std::int64_t first_sample, BatchPart part) const override;
 
  private:
   struct Split {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -122,22 +123,26 @@ class Cifar10Writer : public DatasetWriter {
     }
     std::vector<PlannedFile> files;
     std::int64_t first = 0;
+    const auto in_folder = [](const std::string& name) {
+      return (std::filesystem::path(kCifar10Folder) / name).string();
+    };
     const std::vector<std::string> names = cifar10_train_files();
     for (std::size_t f = 0; f < names.size(); ++f) {
       const std::int64_t share = train / 5 + (static_cast<std::int64_t>(f) < train % 5 ? 1 : 0);
-      files.push_back({std::string(kCifar10Folder) + "/" + names[f], share, first,
-                       share * kCifar10RecordBytes, seed});
+      files.push_back({in_folder(names[f]), share, first, share * kCifar10RecordBytes, seed});
       first += share;
     }
-    files.push_back({std::string(kCifar10Folder) + "/" + kCifar10TestFile, test, 0,
-                     test * kCifar10RecordBytes, seed});
+    files.push_back({in_folder(kCifar10TestFile), test, 0, test * kCifar10RecordBytes, seed});
     return files;
   }
 
   // A record is SyntheticDataset(seed)'s class template of its label plus unit noise, in
-  // pixel units (128 + 40 per unit, rounded and clamped), drawn here in plain C++ from (seed,
-  // split, record) so that writing keeps up with the disk: the noise is a sum of four 16-bit
-  // uniforms scaled to unit variance (Irwin-Hall), one splitmix64 word per pixel.
+  // pixel units (128 + 40 per unit, clamped to a byte), drawn in plain C++ from (seed, split,
+  // record) so that writing keeps up with the disk. Per file, a table of noise is drawn once
+  // (Irwin-Hall: four 16-bit uniforms, unit variance); a record takes one word for its label
+  // and the table's window at a random offset, so a pixel costs a byte add the compiler
+  // vectorises. Windows overlap between records, which a learner cannot exploit: the offsets
+  // are random and the template, not the noise, carries the label.
   void write(const PlannedFile& file, const std::filesystem::path& path,
              const WroteBytes& wrote) const override {
     SampleSpec spec;
@@ -145,11 +150,14 @@ class Cifar10Writer : public DatasetWriter {
     spec.input_shape = {3, 32, 32};
     spec.num_classes = kCifar10Classes;
     const torch::Tensor templates =
-        (SyntheticDataset(spec, file.seed).templates() * kPixelsPerUnit + 128).contiguous();
-    const float* base = templates.data_ptr<float>();
+        (SyntheticDataset(spec, file.seed).templates() * kPixelsPerUnit + 128)
+            .round()
+            .clamp(0, 255)
+            .to(torch::kInt16)
+            .contiguous();
+    const std::int16_t* base = templates.data_ptr<std::int16_t>();
     const std::uint64_t split = mix_seed(file.seed, file.name.ends_with(kCifar10TestFile) ? 2 : 1);
-    // Four uniforms on [0, 2^16) have variance 4 * 2^32 / 12: times sqrt(3) / 2^16 is unit.
-    constexpr float kNoiseScale = kPixelsPerUnit * 1.7320508f / 65536.0f;
+    const std::vector<std::int16_t> noise = pixel_noise(split);
     std::ofstream out(path, std::ios::binary);
     constexpr std::int64_t kChunk = 1024;  // records per write
     std::string bytes;
@@ -157,26 +165,42 @@ class Cifar10Writer : public DatasetWriter {
       const std::int64_t n = std::min(kChunk, file.samples - done);
       bytes.resize(static_cast<std::size_t>(n * kCifar10RecordBytes));
       for (std::int64_t i = 0; i < n; ++i) {
-        std::uint64_t state =
+        const std::uint64_t word =
             mix_seed(split, static_cast<std::uint64_t>(file.first_sample + done + i));
-        const auto label = static_cast<int>((state >> 32) % kCifar10Classes);
-        char* record = &bytes[static_cast<std::size_t>(i * kCifar10RecordBytes)];
-        record[0] = static_cast<char>(label);
-        const float* t = base + label * kCifar10ImageBytes;
+        const auto label = static_cast<int>(scale_below(word, kCifar10Classes));
+        const std::int16_t* window = noise.data() + (word & (kNoiseOffsets - 1));
+        auto* record = reinterpret_cast<std::uint8_t*>(
+            &bytes[static_cast<std::size_t>(i * kCifar10RecordBytes)]);
+        record[0] = static_cast<std::uint8_t>(label);
+        const std::int16_t* t = base + label * kCifar10ImageBytes;
         for (std::int64_t k = 0; k < kCifar10ImageBytes; ++k) {
-          state = mix_seed(state, 7);
-          const float sum = static_cast<float>((state & 0xffff) + ((state >> 16) & 0xffff) +
-                                               ((state >> 32) & 0xffff) + (state >> 48)) -
-                            2.0f * 65535.0f;
-          const float pixel = t[k] + sum * kNoiseScale;
-          record[1 + k] = static_cast<char>(
-              static_cast<std::uint8_t>(std::clamp(std::lround(pixel), 0L, 255L)));
+          const int pixel = t[k] + window[k];
+          record[1 + k] = static_cast<std::uint8_t>(pixel < 0 ? 0 : pixel > 255 ? 255 : pixel);
         }
       }
       out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
       if (!out) throw UsageError(path.string() + ": write failed (disk full?)");
       wrote(static_cast<std::int64_t>(bytes.size()));
     }
+  }
+
+  // Offsets into the noise table: a power of two, so a word's low bits pick one.
+  static constexpr std::uint64_t kNoiseOffsets = std::uint64_t{1} << 20;
+
+  // kNoiseOffsets + one image of unit noise in pixel units, rounded.
+  static std::vector<std::int16_t> pixel_noise(std::uint64_t seed) {
+    // Four uniforms on [0, 2^16) have variance 4 * 2^32 / 12: times sqrt(3) / 2^16 is unit.
+    constexpr float kNoiseScale = kPixelsPerUnit * 1.7320508f / 65536.0f;
+    std::vector<std::int16_t> noise(kNoiseOffsets + kCifar10ImageBytes);
+    std::uint64_t state = mix_seed(seed, 7);
+    for (std::int16_t& value : noise) {
+      state = mix_seed(state, 7);
+      const float sum = static_cast<float>((state & 0xffff) + ((state >> 16) & 0xffff) +
+                                           ((state >> 32) & 0xffff) + (state >> 48)) -
+                        2.0f * 65535.0f;
+      value = static_cast<std::int16_t>(std::lround(sum * kNoiseScale));
+    }
+    return noise;
   }
 
   void write_extras(const std::filesystem::path& folder) const override {
@@ -208,7 +232,7 @@ Cifar10Dataset::Cifar10Dataset(const std::string& dir, const SampleSpec& spec, s
 }
 
 Batch Cifar10Dataset::read_records(DataStream stream, const std::vector<std::int64_t>& records,
-                                   BatchPart part) const {
+                                   std::int64_t /*first_sample*/, BatchPart part) const {
   const std::vector<Cifar10Record>& source = stream == DataStream::kTrain ? train_ : test_;
   std::vector<const Cifar10Record*> chosen;
   for (std::int64_t r : records) chosen.push_back(&source[static_cast<std::size_t>(r)]);

@@ -59,7 +59,7 @@ class Cifar10Dataset : public RecordDataset {
 
  protected:
   Batch read_records(DataStream stream, const std::vector<std::int64_t>& records,
-                     BatchPart part) const override;
+                     std::int64_t first_sample, BatchPart part) const override;
 
  private:
   std::vector<Cifar10Record> train_, test_;  // the files are small: held in memory

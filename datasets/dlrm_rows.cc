@@ -1,7 +1,9 @@
 // datasets/dlrm_rows.cc: DLRM rows, checked field by field, read by pread, generated fast.
 #include "datasets/dlrm_rows.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 
 #include <fcntl.h>
@@ -153,7 +155,10 @@ DlrmDataset::DlrmDataset(const std::string& dir, std::uint64_t seed) {
     Split split;
     for (const fs::path& f : files_with_extensions(fs::path(dir) / folder, {".bin"})) {
       split.files.push_back(std::make_unique<DlrmRowFile>(f));
-      split.index.add_file(split.files.back()->rows());
+      const std::int64_t rows = split.files.back()->rows();
+      split.index.add_file(rows);
+      for (std::int64_t first = 0; first < rows; first += kDlrmBlockRows)
+        split.blocks.push_back(std::min(kDlrmBlockRows, rows - first));
     }
     return split;
   };
@@ -164,26 +169,39 @@ DlrmDataset::DlrmDataset(const std::string& dir, std::uint64_t seed) {
                      "/train (`repipe datagen --workload dlrm` writes some)");
   }
   if (held_out_.files.empty()) held_out_ = open("train");
-  set_records(train_.index.records(), held_out_.index.records(), seed);
+  set_records(train_.index.records(), held_out_.index.records(), seed, train_.blocks);
 }
 
 Batch DlrmDataset::read_records(DataStream stream, const std::vector<std::int64_t>& records,
-                                BatchPart part) const {
+                                std::int64_t /*first_sample*/, BatchPart part) const {
   const Split& split = stream == DataStream::kTrain ? train_ : held_out_;
   const auto n = static_cast<std::int64_t>(records.size());
   torch::Tensor x = torch::empty({n, kDlrmDense}, torch::kFloat32);
   torch::Tensor categorical = torch::empty({n, kDlrmCategorical}, torch::kInt64);
   torch::Tensor labels = torch::empty({n}, torch::kInt64);
+  float* dense = x.data_ptr<float>();
+  std::int64_t* categories = categorical.data_ptr<std::int64_t>();
+  std::int64_t* label = labels.data_ptr<std::int64_t>();
+  // The block in hand: a batch's rows mostly share one, so the cache is asked once per block.
+  std::size_t held_key = SIZE_MAX;
+  std::shared_ptr<const std::vector<DlrmRow>> held;
   for (std::int64_t i = 0; i < n; ++i) {
     const auto [f, row] = split.index.locate(records[static_cast<std::size_t>(i)]);
-    const DlrmRow r = split.files[f]->read(row, 1)[0];
-    for (int j = 0; j < kDlrmDense; ++j) {
-      x.data_ptr<float>()[i * kDlrmDense + j] = std::log1p(static_cast<float>(r.dense[j]));
+    const std::int64_t block = row / kDlrmBlockRows, first = block * kDlrmBlockRows;
+    const std::size_t key =
+        (f << 32 | static_cast<std::size_t>(block)) << 1 | (stream == DataStream::kTrain ? 0 : 1);
+    if (key != held_key) {
+      held = cache_.get(key, [&] {
+        return split.files[f]->read(first,
+                                    std::min(kDlrmBlockRows, split.files[f]->rows() - first));
+      });
+      held_key = key;
     }
-    for (int j = 0; j < kDlrmCategorical; ++j) {
-      categorical.data_ptr<std::int64_t>()[i * kDlrmCategorical + j] = r.categorical[j];
-    }
-    labels.data_ptr<std::int64_t>()[i] = r.label;
+    const DlrmRow& r = (*held)[static_cast<std::size_t>(row - first)];
+    for (int j = 0; j < kDlrmDense; ++j)
+      dense[i * kDlrmDense + j] = std::log1p(static_cast<float>(r.dense[j]));
+    std::copy(r.categorical.begin(), r.categorical.end(), categories + i * kDlrmCategorical);
+    label[i] = r.label;
   }
   Batch batch;
   if (wants_inputs(part)) batch.inputs = {{"x", x}, {"categorical", categorical}};

@@ -156,7 +156,7 @@ GenericHdf5Dataset::GenericHdf5Dataset(const std::string& dir, const SampleSpec&
 }
 
 Batch GenericHdf5Dataset::read_records(DataStream stream, const std::vector<std::int64_t>& records,
-                                       BatchPart part) const {
+                                       std::int64_t /*first_sample*/, BatchPart part) const {
   const Split& split = stream == DataStream::kTrain ? train_ : held_out_;
   const auto n = static_cast<std::int64_t>(records.size());
   std::vector<std::int64_t> shape{n};

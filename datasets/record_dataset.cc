@@ -18,11 +18,11 @@ Batch RecordDataset::read(DataStream stream, std::int64_t first, std::int64_t co
                           BatchPart part) const {
   REPIPE_CHECK(train_order_ && first >= 0 && count >= 1, "read " << first << " + " << count);
   if (stream == DataStream::kTrain) {
-    return read_records(stream, train_order_->records_at(first, count), part);
+    return read_records(stream, train_order_->records_at(first, count), first, part);
   }
   std::vector<std::int64_t> records;
   for (std::int64_t k = first; k < first + count; ++k) records.push_back(k % held_out_);
-  return read_records(stream, records, part);
+  return read_records(stream, records, first, part);
 }
 
 std::vector<std::int64_t> FileIndex::sizes() const {

@@ -26,9 +26,11 @@ class RecordDataset : public Dataset {
   // the training records of each shard, for a shard-by-shard order (EpochOrder).
   void set_records(std::int64_t train, std::int64_t held_out, std::uint64_t seed,
                    std::vector<std::int64_t> train_groups = {});
-  // Records `records` (indices within `stream`'s records) as one batch, in that order.
+  // Records `records` (indices within `stream`'s records) as one batch, in that order:
+  // samples first_sample .. first_sample + records.size() - 1 of the stream, for a draw that
+  // must depend on the sample, not on its slot in the batch.
   virtual Batch read_records(DataStream stream, const std::vector<std::int64_t>& records,
-                             BatchPart part) const = 0;
+                             std::int64_t first_sample, BatchPart part) const = 0;
 
   std::int64_t train_records() const { return train_order_->records(); }
   std::int64_t held_out_records() const { return held_out_; }

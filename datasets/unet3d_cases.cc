@@ -160,7 +160,7 @@ Unet3dDataset::Unet3dDataset(const std::string& dir, std::uint64_t seed) : seed_
 }
 
 Batch Unet3dDataset::read_records(DataStream stream, const std::vector<std::int64_t>& records,
-                                  BatchPart part) const {
+                                  std::int64_t first_sample, BatchPart part) const {
   const std::vector<fs::path>& cases = stream == DataStream::kTrain ? train_ : valid_;
   const auto n = static_cast<std::int64_t>(records.size());
   const std::int64_t p = kUnet3dPatch;
@@ -171,10 +171,11 @@ Batch Unet3dDataset::read_records(DataStream stream, const std::vector<std::int6
     NpyHeader header;
     const std::string image = read_npy_data(file, &header);
     const std::string mask = read_npy_data(mask_of(file));
-    // The patch's corner, drawn from (seed, case, sample) so epochs see different patches.
+    // The patch's corner, drawn from (seed, case, sample): epochs see different patches, and a
+    // sample's patch is the same however the batches are cut.
     std::uint64_t state =
         mix_seed(mix_seed(seed_, static_cast<std::uint64_t>(records[static_cast<std::size_t>(i)])),
-                 static_cast<std::uint64_t>(i));
+                 static_cast<std::uint64_t>(first_sample + i));
     const std::int64_t d = draw(state, 0, header.shape[1] - p),
                        h = draw(state, 0, header.shape[2] - p),
                        w = draw(state, 0, header.shape[3] - p);

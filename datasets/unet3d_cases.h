@@ -35,7 +35,7 @@ class Unet3dDataset : public RecordDataset {
 
  protected:
   Batch read_records(DataStream stream, const std::vector<std::int64_t>& records,
-                     BatchPart part) const override;
+                     std::int64_t first_sample, BatchPart part) const override;
 
  private:
   std::vector<std::filesystem::path> train_, valid_;  // the cases' x files

@@ -4,6 +4,8 @@
 // offsets.
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -149,6 +151,32 @@ TEST_F(BinaryFormatsTest, GeneratedDlrmIsExactToOneRowAndTheSameWithAnyWriters) 
   EXPECT_EQ(batch.inputs.at("categorical").sizes(), (std::vector<std::int64_t>{64, 26}));
   EXPECT_GE(batch.inputs.at("x").min().item<float>(), 0.0f) << "log(1 + dense)";
   EXPECT_LE(batch.targets.at("labels").max().item<std::int64_t>(), 1);
+
+  // One epoch visits every training row once, a block of kDlrmBlockRows rows at a time (rows
+  // are told apart by their 26 categories).
+  const DlrmRowFile train(dir_ / "a/train/part-00000-of-00001.bin");
+  ASSERT_GT(train.rows(), kDlrmBlockRows);  // two blocks at least
+  std::map<std::vector<std::int64_t>, std::int64_t> row_of;
+  const std::vector<DlrmRow> rows = train.read(0, train.rows());
+  for (std::int64_t i = 0; i < train.rows(); ++i) {
+    const auto& c = rows[static_cast<std::size_t>(i)].categorical;
+    row_of[std::vector<std::int64_t>(c.begin(), c.end())] = i;
+  }
+  ASSERT_EQ(static_cast<std::int64_t>(row_of.size()), train.rows());
+  const torch::Tensor seen =
+      data.read(DataStream::kTrain, 0, train.rows(), BatchPart::kInputs).inputs.at("categorical");
+  std::set<std::int64_t> visited;
+  std::int64_t first_block = -1;
+  for (std::int64_t i = 0; i < train.rows(); ++i) {
+    const std::int64_t* c = seen[i].contiguous().data_ptr<std::int64_t>();
+    const std::int64_t row = row_of.at(std::vector<std::int64_t>(c, c + kDlrmCategorical));
+    visited.insert(row);
+    if (i == 0) first_block = row / kDlrmBlockRows;
+    if (i < kDlrmBlockRows) {
+      EXPECT_EQ(row / kDlrmBlockRows, first_block) << "sample " << i;
+    }
+  }
+  EXPECT_EQ(static_cast<std::int64_t>(visited.size()), train.rows());
 }
 
 TEST_F(BinaryFormatsTest, GeneratedUnet3dCasesPairImagesAndMasks) {
@@ -181,6 +209,12 @@ TEST_F(BinaryFormatsTest, GeneratedUnet3dCasesPairImagesAndMasks) {
   EXPECT_GE(patch.inputs.at("x").min().item<float>(), -2.340702f);
   EXPECT_LE(patch.inputs.at("x").max().item<float>(), 2.639792f);
   EXPECT_LE(patch.targets.at("labels").max().item<std::uint8_t>(), 1);
+  // A sample's patch depends on the sample, not on its slot in the batch: sample 1 (the case
+  // again, next epoch) read alone is sample 1 read beside sample 0.
+  const Batch pair = data.read(DataStream::kTrain, 0, 2, BatchPart::kInputs);
+  const Batch alone = data.read(DataStream::kTrain, 1, 1, BatchPart::kInputs);
+  EXPECT_TRUE(torch::equal(pair.inputs.at("x")[1], alone.inputs.at("x")[0]));
+  EXPECT_TRUE(torch::equal(pair.inputs.at("x")[0], patch.inputs.at("x")[0]));
 }
 
 }  // namespace
