@@ -24,6 +24,17 @@ add_library(xgboost::xgboost UNKNOWN IMPORTED)
 set_target_properties(xgboost::xgboost PROPERTIES IMPORTED_LOCATION ${XGBOOST_LIBRARY}
                                                   INTERFACE_INCLUDE_DIRECTORIES ${XGBOOST_INCLUDE_DIR})
 
+# GLPK (`repipe optimize --solver milp`: the pipeline optimizer's MILP). Debian ships no CMake
+# config for it.
+find_path(GLPK_INCLUDE_DIR glpk.h)
+find_library(GLPK_LIBRARY NAMES glpk)
+if(NOT GLPK_INCLUDE_DIR OR NOT GLPK_LIBRARY)
+  message(FATAL_ERROR "GLPK not found (Debian: libglpk-dev; scripts/install-deps.sh)")
+endif()
+add_library(GLPK::GLPK UNKNOWN IMPORTED)
+set_target_properties(GLPK::GLPK PROPERTIES IMPORTED_LOCATION ${GLPK_LIBRARY}
+                                            INTERFACE_INCLUDE_DIRECTORIES ${GLPK_INCLUDE_DIR})
+
 # Optional tools: the build goes on without them.
 find_package(benchmark QUIET)
 find_program(GNUPLOT_PROGRAM gnuplot)

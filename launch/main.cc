@@ -8,11 +8,13 @@
 
 #include "common/error.h"
 #include "common/infeasible.h"
+#include "launch/allocate_command.h"
 #include "launch/bench_command.h"
 #include "launch/build_info.h"
 #include "launch/datagen_command.h"
 #include "launch/interference_command.h"
 #include "launch/mpi_session.h"
+#include "launch/optimize_command.h"
 #include "launch/plan_command.h"
 #include "launch/predictor_command.h"
 #include "launch/profile_command.h"
@@ -51,6 +53,10 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
   CLI::App* datagen = repipe::add_datagen_command(app, datagen_command);
   repipe::WorkloadCommand workload_command;
   CLI::App* workload = repipe::add_workload_command(app, workload_command);
+  repipe::OptimizeCommand optimize_command;
+  CLI::App* optimize = repipe::add_optimize_command(app, optimize_command);
+  repipe::AllocateCommand allocate_command;
+  CLI::App* allocate = repipe::add_allocate_command(app, allocate_command);
   repipe::BenchCommand bench_command;
   const repipe::BenchApps bench = repipe::add_bench_command(app, bench_command);
 
@@ -69,6 +75,8 @@ int run(int argc, char** argv, const repipe::MpiSession* mpi) {
   if (*stress) return repipe::run_stress_command(stress_command);
   if (*predictor) return repipe::run_predictor_command(predictor_command);
   if (*workload) return repipe::run_workload_command(workload_command);
+  if (*optimize) return repipe::run_optimize_command(optimize_command);
+  if (*allocate) return repipe::run_allocate_command(allocate_command);
   if (*datagen) return repipe::run_datagen_command(datagen_command);
   if (*bench.io) return repipe::run_bench_io_command(bench_command, mpi);
   if (*bench.checkpoint) return repipe::run_bench_checkpoint_command(bench_command, mpi);

@@ -13,6 +13,7 @@ packages=(
   libtomlplusplus-dev
   libcli11-dev
   libxgboost-dev  # the slowdown predictor's gradient-boosted trees (xgboost's C API)
+  libglpk-dev  # repipe optimize --solver milp (GLPK's branch and bound)
   libgtest-dev libgmock-dev
   libbenchmark-dev
   gnuplot-nox

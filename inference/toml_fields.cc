@@ -1,0 +1,172 @@
+// inference/toml_fields.cc: typed TOML reads with errors naming file, line and key.
+#include "inference/toml_fields.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "common/error.h"
+#include "common/text_format.h"
+
+namespace repipe {
+namespace {
+
+// What a node holds, for "got ..." in messages: its value when short, else its type.
+std::string describe(const toml::node& node) {
+  if (node.is_string()) return "the string \"" + node.as_string()->get() + "\"";
+  if (node.is_integer()) return std::to_string(node.as_integer()->get());
+  if (node.is_floating_point()) return format_double(node.as_floating_point()->get());
+  if (node.is_boolean()) return node.as_boolean()->get() ? "true" : "false";
+  if (node.is_array()) return "an array";
+  if (node.is_table()) return "a table";
+  return "a date or time";
+}
+
+}  // namespace
+
+toml::table parse_toml_file(const std::string& path, const std::string& what) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) {
+    throw UsageError(path + ": no such file (expected " + what + ")");
+  }
+  try {
+    return toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    throw UsageError(path + ":" + std::to_string(e.source().begin.line) +
+                     ": not valid TOML: " + std::string(e.description()));
+  }
+}
+
+std::string toml_quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string toml_float(double value) {
+  std::string text = format_double(value);
+  if (text.find_first_of(".eni") == std::string::npos) text += ".0";  // stay a float
+  return text;
+}
+
+TomlFields::TomlFields(std::string path, const toml::table& table, std::string prefix)
+    : path_(std::move(path)), table_(&table), prefix_(std::move(prefix)) {}
+
+std::string TomlFields::where(const std::string& key) const {
+  const toml::node* node = table_->get(key);
+  const toml::source_region& source = node ? node->source() : table_->source();
+  std::string text = path_;
+  if (source.begin.line > 0) {
+    text += ':';
+    text += std::to_string(source.begin.line);
+  }
+  return text + ": " + prefix_ + key;
+}
+
+void TomlFields::fail(const std::string& key, const std::string& expected) const {
+  throw UsageError(where(key) + ": expected " + expected);
+}
+
+const toml::node& TomlFields::required(const std::string& key, const std::string& expected) const {
+  const toml::node* node = table_->get(key);
+  if (!node) fail(key, expected + " (the key is missing)");
+  return *node;
+}
+
+std::string TomlFields::text(const std::string& key) const {
+  const toml::node& node = required(key, "a string");
+  if (!node.is_string()) fail(key, "a string, got " + describe(node));
+  return node.as_string()->get();
+}
+
+double TomlFields::number(const std::string& key) const {
+  const toml::node& node = required(key, "a number");
+  if (!node.is_number()) fail(key, "a number, got " + describe(node));
+  return node.value<double>().value();
+}
+
+std::int64_t TomlFields::integer(const std::string& key) const {
+  const toml::node& node = required(key, "an integer");
+  if (!node.is_integer()) fail(key, "an integer, got " + describe(node));
+  return node.as_integer()->get();
+}
+
+bool TomlFields::boolean(const std::string& key) const {
+  const toml::node& node = required(key, "true or false");
+  if (!node.is_boolean()) fail(key, "true or false, got " + describe(node));
+  return node.as_boolean()->get();
+}
+
+std::vector<std::int64_t> TomlFields::integers(const std::string& key) const {
+  const toml::node& node = required(key, "an array of integers");
+  const toml::array* array = node.as_array();
+  if (!array) fail(key, "an array of integers, got " + describe(node));
+  std::vector<std::int64_t> values;
+  for (const toml::node& element : *array) {
+    if (!element.is_integer()) {
+      fail(key, "an array of integers, got an element " + describe(element));
+    }
+    values.push_back(element.as_integer()->get());
+  }
+  return values;
+}
+
+std::vector<double> TomlFields::numbers(const std::string& key) const {
+  const toml::node& node = required(key, "an array of numbers");
+  const toml::array* array = node.as_array();
+  if (!array) fail(key, "an array of numbers, got " + describe(node));
+  std::vector<double> values;
+  for (const toml::node& element : *array) {
+    if (!element.is_number()) fail(key, "an array of numbers, got an element " + describe(element));
+    values.push_back(element.value<double>().value());
+  }
+  return values;
+}
+
+TomlFields TomlFields::table(const std::string& key) const {
+  const toml::node& node = required(key, "a table");
+  if (!node.is_table()) fail(key, "a table, got " + describe(node));
+  return TomlFields(path_, *node.as_table(), prefix_ + key + ".");
+}
+
+std::vector<TomlFields> TomlFields::tables(const std::string& key, std::size_t at_least) const {
+  const std::string expected = "at least " + std::to_string(at_least) + " [[" + prefix_ + key +
+                               "]] table" + (at_least == 1 ? "" : "s");
+  const toml::node* node = table_->get(key);
+  if (!node) {
+    if (at_least == 0) return {};
+    fail(key, expected + " (the key is missing)");
+  }
+  const toml::array* array = node->as_array();
+  if (!array || !array->is_array_of_tables()) fail(key, expected + ", got " + describe(*node));
+  if (array->size() < at_least) fail(key, expected + ", got " + std::to_string(array->size()));
+  std::vector<TomlFields> out;
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    out.emplace_back(path_, *array->get(i)->as_table(),
+                     prefix_ + key + "[" + std::to_string(i) + "].");
+  }
+  return out;
+}
+
+void TomlFields::allow_only(const std::vector<std::string>& allowed) const {
+  for (const auto& [key, node] : *table_) {
+    const std::string name(key.str());
+    if (std::find(allowed.begin(), allowed.end(), name) != allowed.end()) continue;
+    std::string list;
+    for (const std::string& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    throw UsageError(where(name) + ": unknown key (misspelt?); expected one of: " + list);
+  }
+}
+
+}  // namespace repipe
