@@ -9,8 +9,8 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/text_format.h"
+#include "common/toml_fields.h"
 #include "inference/model_repository.h"
-#include "inference/toml_fields.h"
 
 namespace repipe {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "common/error.h"
 #include "common/text_format.h"
-#include "inference/toml_fields.h"
+#include "common/toml_fields.h"
 
 namespace repipe {
 namespace {

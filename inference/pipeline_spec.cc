@@ -1,20 +1,17 @@
 // inference/pipeline_spec.cc: reading and checking pipeline.toml.
 #include "inference/pipeline_spec.h"
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <set>
 #include <sstream>
 
-#include <toml++/toml.h>
-
 #include "common/error.h"
 #include "common/text_format.h"
+#include "common/toml_fields.h"
 
 namespace repipe {
 namespace {
@@ -41,6 +38,10 @@ std::string variant_field(std::size_t s, std::size_t v) {
 std::string batch_range_error(std::int64_t batch) {
   return "expected a batch size in [1, " + std::to_string(kLargestBatch) + "], got " +
          std::to_string(batch);
+}
+std::string replicas_range_error(std::int64_t replicas) {
+  return "expected an integer in [1, " + std::to_string(kMostReplicas) + "], got " +
+         std::to_string(replicas);
 }
 
 void check_weight(const Locate& locate, const std::optional<double>& weight, const char* key) {
@@ -90,9 +91,7 @@ void check_spec(const PipelineSpec& spec, const Locate& locate) {
   check_weight(locate, spec.beta, "beta");
   check_weight(locate, spec.gamma, "gamma");
   if (spec.max_replicas < 1 || spec.max_replicas > kMostReplicas) {
-    fail(locate, "max_replicas",
-         "expected an integer in [1, " + std::to_string(kMostReplicas) + "], got " +
-             std::to_string(spec.max_replicas));
+    fail(locate, "max_replicas", replicas_range_error(spec.max_replicas));
   }
   if (spec.stages.empty()) fail(locate, "stages", "expected at least one [[stages]] table");
   std::set<std::string> stage_names;
@@ -119,200 +118,63 @@ void check_spec(const PipelineSpec& spec, const Locate& locate) {
   }
 }
 
-std::string type_of(const toml::node& node) {
-  if (node.is_string()) return "a string";
-  if (node.is_integer()) return "an integer";
-  if (node.is_floating_point()) return "a float";
-  if (node.is_boolean()) return "a boolean";
-  if (node.is_array()) return "an array";
-  return node.is_table() ? "a table" : "a date or time";
+ModelVariant read_variant(const TomlFields& toml, const std::string& field, const Locate& locate) {
+  toml.allow_only({"name", "accuracy", "resources", "batches", "latency_ms"});
+  ModelVariant variant;
+  variant.name = toml.text("name");
+  variant.accuracy = toml.number("accuracy");
+  variant.resources_per_replica = toml.number("resources");
+  const std::vector<std::int64_t> batches =
+      toml.integers("batches", "a list of integer batch sizes");
+  const std::vector<double> latencies =
+      toml.numbers("latency_ms", "a list of latencies in ms, one per batch size");
+  if (latencies.size() != batches.size()) {
+    toml.fail("latency_ms", "one latency per batch size (" + std::to_string(batches.size()) +
+                                "), got " + std::to_string(latencies.size()));
+  }
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    if (batches[i] < 1 || batches[i] > kLargestBatch) {  // before it narrows to an int
+      fail(locate, field + ".batches[" + std::to_string(i) + "]", batch_range_error(batches[i]));
+    }
+    variant.profile.push_back({static_cast<int>(batches[i]), latencies[i]});
+  }
+  return variant;
 }
 
-// Reads one pipeline file, remembering the line of every field for error messages.
-class PipelineReader {
- public:
-  explicit PipelineReader(std::string source) : source_(std::move(source)) {}
-
-  // "video.toml:7" for a field or, failing that, its nearest parent that has a line.
-  std::string locate(std::string field) const {
-    while (true) {
-      auto it = lines_.find(field);
-      if (it != lines_.end()) return source_ + ":" + std::to_string(it->second);
-      std::size_t cut = field.find_last_of(".[");
-      if (cut == std::string::npos) return source_;
-      field.resize(cut);
+PipelineSpec read_spec(const TomlFields& toml) {
+  const Locate locate = [&toml](const std::string& field) { return toml.locate(field); };
+  toml.check_version(PipelineSpec::kVersion, "pipeline format");
+  toml.allow_only({"version", "name", "accuracy_method", "alpha", "beta", "gamma", "max_replicas",
+                   "resource_unit", "stages"});
+  PipelineSpec spec;
+  spec.name = toml.text("name");
+  spec.accuracy_method = parse_accuracy_method(toml.text("accuracy_method"),
+                                               locate("accuracy_method") + ": accuracy_method");
+  if (toml.has("alpha")) spec.alpha = toml.number("alpha");
+  if (toml.has("beta")) spec.beta = toml.number("beta");
+  if (toml.has("gamma")) spec.gamma = toml.number("gamma");
+  if (toml.has("max_replicas")) {
+    const std::int64_t replicas = toml.integer("max_replicas");
+    if (replicas < 1 || replicas > kMostReplicas) {  // before it narrows to an int
+      fail(locate, "max_replicas", replicas_range_error(replicas));
     }
+    spec.max_replicas = static_cast<int>(replicas);
   }
-  Locate locator() const {
-    return [this](const std::string& field) { return locate(field); };
-  }
-
-  PipelineSpec read(const toml::table& root) {
-    // The version first: a newer file should say so, not trip over a key added since.
-    const std::string one = std::to_string(PipelineSpec::kVersion);
-    const toml::node& version_node = required(root, "", "version", "version = " + one);
-    lines_["version"] = static_cast<std::int64_t>(version_node.source().begin.line);
-    const std::int64_t version = integer(version_node, "version");
-    if (version != PipelineSpec::kVersion) {
-      fail_at("version", "pipeline format version " + std::to_string(version) +
-                             " is not supported; this repipe reads version " + one);
-    }
-    visit_keys(root, "",
-               {"version", "name", "accuracy_method", "alpha", "beta", "gamma", "max_replicas",
-                "resource_unit", "stages"});
-    PipelineSpec spec;
-    spec.name = string(required(root, "", "name", "a pipeline name"), "name");
-    spec.accuracy_method = parse_accuracy_method(
-        string(required(root, "", "accuracy_method", "product, sum or mean"), "accuracy_method"),
-        locate("accuracy_method") + ": accuracy_method");
-    spec.alpha = optional_number(root, "alpha");
-    spec.beta = optional_number(root, "beta");
-    spec.gamma = optional_number(root, "gamma");
-    if (const toml::node* node = root.get("max_replicas")) {
-      spec.max_replicas = bounded_int(*node, "max_replicas", kMostReplicas);
-    }
-    if (const toml::node* node = root.get("resource_unit")) {
-      spec.resource_unit = string(*node, "resource_unit");
-    }
-    const toml::array& stages = tables(root, "", "stages", "at least one [[stages]] table");
-    for (std::size_t s = 0; s < stages.size(); ++s) spec.stages.push_back(stage(stages[s], s));
-    check_spec(spec, locator());
-    return spec;
-  }
-
- private:
-  [[noreturn]] void fail_at(const std::string& field, const std::string& what) const {
-    fail(locator(), field, what);
-  }
-
-  // Records each key's line and rejects keys outside `allowed` (a typo should not be ignored).
-  void visit_keys(const toml::table& table, const std::string& prefix,
-                  const std::vector<std::string>& allowed) {
-    for (auto&& [key, node] : table) {
-      const std::string field = prefix + std::string(key.str());
-      lines_[field] = static_cast<std::int64_t>(node.source().begin.line);
-      if (std::find(allowed.begin(), allowed.end(), key.str()) == allowed.end()) {
-        std::string list;
-        for (const std::string& name : allowed) list += (list.empty() ? "" : ", ") + name;
-        fail_at(field, "unknown key (expected one of " + list + ")");
-      }
-    }
-  }
-
-  const toml::node& required(const toml::table& table, const std::string& prefix, const char* key,
-                             const std::string& expected) const {
-    const toml::node* node = table.get(key);
-    if (!node) fail_at(prefix + key, "missing; expected " + expected);
-    return *node;
-  }
-
-  std::int64_t integer(const toml::node& node, const std::string& field) const {
-    if (!node.is_integer()) fail_at(field, "expected an integer, got " + type_of(node));
-    return node.as_integer()->get();
-  }
-  int bounded_int(const toml::node& node, const std::string& field, std::int64_t most) const {
-    const std::int64_t value = integer(node, field);
-    if (value < 1 || value > most) {
-      fail_at(field, "expected an integer in [1, " + std::to_string(most) + "], got " +
-                         std::to_string(value));
-    }
-    return static_cast<int>(value);
-  }
-  std::string string(const toml::node& node, const std::string& field) const {
-    if (!node.is_string()) fail_at(field, "expected a string, got " + type_of(node));
-    return node.as_string()->get();
-  }
-  double number(const toml::node& node, const std::string& field) const {
-    if (!node.is_number()) fail_at(field, "expected a number, got " + type_of(node));
-    return node.value<double>().value();
-  }
-  std::optional<double> optional_number(const toml::table& table, const char* key) const {
-    const toml::node* node = table.get(key);
-    if (!node) return std::nullopt;
-    return number(*node, key);
-  }
-
-  // An array of tables ([[key]]) under `table`, with the line of each element recorded.
-  const toml::array& tables(const toml::table& table, const std::string& prefix, const char* key,
-                            const std::string& expected) {
-    const std::string field = prefix + key;
-    const toml::node& node = required(table, prefix, key, expected);
-    if (!node.is_array()) fail_at(field, "expected " + expected + ", got " + type_of(node));
-    const toml::array& list = *node.as_array();
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      const std::string element = field + "[" + std::to_string(i) + "]";
-      lines_[element] = static_cast<std::int64_t>(list[i].source().begin.line);
-      if (!list[i].is_table()) fail_at(element, "expected a table, got " + type_of(list[i]));
-    }
-    return list;
-  }
-
-  // An array under `table`, its elements' lines recorded; `each` reads one element.
-  void array(const toml::table& table, const std::string& prefix, const char* key,
-             const std::string& expected,
-             const std::function<void(const toml::node&, const std::string&)>& each) {
-    const std::string field = prefix + key;
-    const toml::node& node = required(table, prefix, key, expected);
-    if (!node.is_array()) fail_at(field, "expected " + expected + ", got " + type_of(node));
-    const toml::array& list = *node.as_array();
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      const std::string element = field + "[" + std::to_string(i) + "]";
-      lines_[element] = static_cast<std::int64_t>(list[i].source().begin.line);
-      each(list[i], element);
-    }
-  }
-
-  PipelineStage stage(const toml::node& node, std::size_t s) {
-    const toml::table& table = *node.as_table();
-    const std::string prefix = stage_field(s) + ".";
-    visit_keys(table, prefix, {"name", "variants"});
+  if (toml.has("resource_unit")) spec.resource_unit = toml.text("resource_unit");
+  const std::vector<TomlFields> stages = toml.tables("stages", 1);
+  for (std::size_t s = 0; s < stages.size(); ++s) {
+    stages[s].allow_only({"name", "variants"});
     PipelineStage stage;
-    stage.name = string(required(table, prefix, "name", "a stage name"), prefix + "name");
-    const toml::array& variants =
-        tables(table, prefix, "variants", "at least one [[stages.variants]] table");
+    stage.name = stages[s].text("name");
+    const std::vector<TomlFields> variants = stages[s].tables("variants", 1);
     for (std::size_t v = 0; v < variants.size(); ++v) {
-      stage.variants.push_back(variant(*variants[v].as_table(), variant_field(s, v) + "."));
+      stage.variants.push_back(read_variant(variants[v], variant_field(s, v), locate));
     }
-    return stage;
+    spec.stages.push_back(std::move(stage));
   }
-
-  ModelVariant variant(const toml::table& table, const std::string& prefix) {
-    visit_keys(table, prefix, {"name", "accuracy", "resources", "batches", "latency_ms"});
-    ModelVariant variant;
-    variant.name = string(required(table, prefix, "name", "a variant name"), prefix + "name");
-    variant.accuracy =
-        number(required(table, prefix, "accuracy", "a fraction in (0, 1]"), prefix + "accuracy");
-    variant.resources_per_replica = number(
-        required(table, prefix, "resources", "resources per replica > 0"), prefix + "resources");
-    std::vector<int> batches;
-    array(table, prefix, "batches", "a list of batch sizes",
-          [&](const toml::node& element, const std::string& field) {
-            if (!element.is_integer()) {
-              fail_at(field, "expected an integer batch size, got " + type_of(element));
-            }
-            const std::int64_t batch = element.as_integer()->get();
-            if (batch < 1 || batch > kLargestBatch) fail_at(field, batch_range_error(batch));
-            batches.push_back(static_cast<int>(batch));
-          });
-    std::vector<double> latencies;
-    array(table, prefix, "latency_ms", "a list of latencies in ms, one per batch size",
-          [&](const toml::node& element, const std::string& field) {
-            latencies.push_back(number(element, field));
-          });
-    if (latencies.size() != batches.size()) {
-      fail_at(prefix + "latency_ms", "expected one latency per batch size (" +
-                                         std::to_string(batches.size()) + "), got " +
-                                         std::to_string(latencies.size()));
-    }
-    for (std::size_t i = 0; i < batches.size(); ++i) {
-      variant.profile.push_back({batches[i], latencies[i]});
-    }
-    return variant;
-  }
-
-  std::string source_;
-  std::map<std::string, std::int64_t> lines_;  // field -> line it was read from
-};
+  check_spec(spec, locate);
+  return spec;
+}
 
 }  // namespace
 
@@ -336,14 +198,8 @@ const char* accuracy_method_name(AccuracyMethod method) {
 }
 
 PipelineSpec parse_pipeline_spec(const std::string& text, const std::string& source) {
-  toml::table root;
-  try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& error) {
-    throw UsageError(source + ":" + std::to_string(error.source().begin.line) +
-                     ": not valid TOML: " + std::string(error.description()));
-  }
-  return PipelineReader(source).read(root);
+  const toml::table root = parse_toml_text(text, source);
+  return read_spec(TomlFields(source, root));
 }
 
 PipelineSpec load_pipeline_spec(const std::string& path) {

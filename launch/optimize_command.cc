@@ -9,13 +9,13 @@
 #include <filesystem>
 #include <sstream>
 
-#include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/infeasible.h"
 #include "common/text_format.h"
+#include "common/toml_fields.h"
 #include "inference/pipeline_milp.h"
 #include "inference/pipeline_optimizer.h"
 #include "inference/pipeline_spec.h"
@@ -136,19 +136,6 @@ void print_table(const PipelineProblem& problem, const PipelineConfiguration& c,
       short_number(w.gamma).c_str(), c.batch_sum, solver.c_str(), fixed(solve_ms, 3).c_str());
 }
 
-std::string toml_string(const std::string& text) {
-  std::ostringstream out;
-  out << toml::value<std::string>(text);
-  return out.str();
-}
-
-// Shortest exact text, kept a TOML float.
-std::string toml_float(double value) {
-  std::string text = format_double(value);
-  if (text.find_first_of(".eni") == std::string::npos) text += ".0";
-  return text;
-}
-
 std::string plan_toml(const OptimizeCommand& command, const PipelineProblem& problem,
                       const PipelineConfiguration& c, double solve_ms) {
   const PipelineSpec& spec = problem.spec;
@@ -160,13 +147,13 @@ std::string plan_toml(const OptimizeCommand& command, const PipelineProblem& pro
       << "# with the rate and the end-to-end latency (queueing included) meets the SLA.\n"
       << "# Written by `repipe optimize`.\n"
       << "version = 1  # plan format version\n"
-      << "pipeline = " << toml_string(spec.name) << "\n"
-      << "pipeline_file = " << toml_string(command.pipeline_path) << "\n"
+      << "pipeline = " << toml_quoted(spec.name) << "\n"
+      << "pipeline_file = " << toml_quoted(command.pipeline_path) << "\n"
       << "rate_per_s = " << toml_float(settings.rate_per_s) << "\n"
       << "sla_ms = " << toml_float(settings.sla_ms) << "\n"
       << "max_replicas = " << settings.max_replicas << "\n"
-      << "accuracy_method = " << toml_string(accuracy_method_name(spec.accuracy_method)) << "\n"
-      << "solver = " << toml_string(command.solver) << "\n"
+      << "accuracy_method = " << toml_quoted(accuracy_method_name(spec.accuracy_method)) << "\n"
+      << "solver = " << toml_quoted(command.solver) << "\n"
       << "solve_ms = " << toml_float(solve_ms) << "\n"
       << "\n"
       << "[objective]\n"
@@ -189,8 +176,8 @@ std::string plan_toml(const OptimizeCommand& command, const PipelineProblem& pro
   for (std::size_t s = 0; s < c.stages.size(); ++s) {
     const StageOption& o = c.stages[s];
     out << "\n[[stages]]\n"
-        << "name = " << toml_string(spec.stages[s].name) << "\n"
-        << "variant = " << toml_string(spec.stages[s].variants[o.variant].name) << "\n"
+        << "name = " << toml_quoted(spec.stages[s].name) << "\n"
+        << "variant = " << toml_quoted(spec.stages[s].variants[o.variant].name) << "\n"
         << "batch = " << o.batch << "\n"
         << "replicas = " << o.replicas << "\n"
         << "accuracy = " << toml_float(o.accuracy) << "\n"

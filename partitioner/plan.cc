@@ -11,11 +11,10 @@
 #include <set>
 #include <sstream>
 
-#include <toml++/toml.h>
-
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/text_format.h"
+#include "common/toml_fields.h"
 
 namespace repipe {
 namespace {
@@ -103,168 +102,42 @@ void check_structure(const Plan& plan, const Locate& locate) {
   }
 }
 
-std::string type_of(const toml::node& node) {
-  if (node.is_string()) return "a string";
-  if (node.is_integer()) return "an integer";
-  if (node.is_floating_point()) return "a float";
-  if (node.is_boolean()) return "a boolean";
-  if (node.is_array()) return "an array";
-  return node.is_table() ? "a table" : "a date or time";
+StagePlan read_stage(const TomlFields& toml) {
+  toml.allow_only({"first_block", "last_block", "ranks"});
+  StagePlan stage;
+  stage.first_block = toml.integer("first_block");
+  stage.last_block = toml.integer("last_block");
+  const std::vector<std::int64_t> ranks = toml.integers("ranks", "a list of integer ranks");
+  for (std::size_t i = 0; i < ranks.size(); ++i) {
+    if (ranks[i] < 0 || ranks[i] > INT_MAX) {
+      toml.fail("ranks[" + std::to_string(i) + "]",
+                "a rank in [0, " + std::to_string(INT_MAX) + "], got " + std::to_string(ranks[i]));
+    }
+    stage.ranks.push_back(static_cast<int>(ranks[i]));
+  }
+  return stage;
 }
 
-// Reads one plan file, remembering the line of every field for error messages.
-class PlanReader {
- public:
-  explicit PlanReader(std::string path) : path_(std::move(path)) {}
-
-  // "plan.toml:7" for a field or, failing that, its nearest parent that has a line.
-  std::string locate(std::string field) const {
-    while (true) {
-      auto it = lines_.find(field);
-      if (it != lines_.end()) return path_ + ":" + std::to_string(it->second);
-      std::size_t cut = field.find_last_of(".[");
-      if (cut == std::string::npos) return path_ + ":1";
-      field.resize(cut);
-    }
+Plan read_plan(const TomlFields& toml) {
+  const Locate locate = [&toml](const std::string& field) { return toml.locate(field); };
+  toml.check_version(Plan::kVersion, "plan format");
+  toml.allow_only(
+      {"version", "model", "schedule", "microbatches", "microbatch_size", "stages", "prediction"});
+  Plan plan;
+  plan.model = toml.text("model");
+  if (toml.has("schedule")) plan.schedule = toml.text("schedule");
+  if (toml.has("microbatches")) plan.microbatches = toml.integer("microbatches");
+  if (toml.has("microbatch_size")) plan.microbatch_size = toml.integer("microbatch_size");
+  for (const TomlFields& stage : toml.tables("stages", 1)) plan.stages.push_back(read_stage(stage));
+  if (toml.has("prediction")) {
+    const TomlFields prediction = toml.table("prediction");
+    prediction.allow_only({"step_time_ms", "bottleneck_ms", "bubble_fraction"});
+    plan.prediction =
+        PlanPrediction{prediction.number("step_time_ms"), prediction.number("bottleneck_ms"),
+                       prediction.number("bubble_fraction")};
   }
-  Locate locator() const {
-    return [this](const std::string& field) { return locate(field); };
-  }
-
-  [[noreturn]] void fail_at(const std::string& field, const std::string& what) const {
-    fail(locator(), field, what);
-  }
-
-  // Records the field's line, rejects keys outside `allowed`.
-  void visit_keys(const toml::table& table, const std::string& prefix,
-                  const std::vector<std::string>& allowed) {
-    for (auto&& [key, node] : table) {
-      std::string field = prefix + std::string(key.str());
-      lines_[field] = static_cast<std::int64_t>(node.source().begin.line);
-      if (std::find(allowed.begin(), allowed.end(), key.str()) == allowed.end()) {
-        std::string list;
-        for (const std::string& name : allowed) list += (list.empty() ? "" : ", ") + name;
-        fail_at(field, "unknown key (expected one of " + list + ")");
-      }
-    }
-  }
-
-  const toml::node& required(const toml::table& table, const std::string& prefix, const char* key,
-                             const std::string& expected) const {
-    const toml::node* node = table.get(key);
-    if (!node) fail_at(prefix + key, "missing; expected " + expected);
-    return *node;
-  }
-
-  std::int64_t integer(const toml::node& node, const std::string& field) const {
-    if (!node.is_integer()) fail_at(field, "expected an integer, got " + type_of(node));
-    return node.as_integer()->get();
-  }
-  std::string string(const toml::node& node, const std::string& field) const {
-    if (!node.is_string()) fail_at(field, "expected a string, got " + type_of(node));
-    return node.as_string()->get();
-  }
-  double number(const toml::node& node, const std::string& field) const {
-    if (!node.is_number()) fail_at(field, "expected a number, got " + type_of(node));
-    return node.value<double>().value();
-  }
-
-  StagePlan stage(const toml::node& node, std::size_t s) {
-    std::string prefix = "stages[" + std::to_string(s) + "]";
-    lines_[prefix] = static_cast<std::int64_t>(node.source().begin.line);
-    if (!node.is_table()) fail_at(prefix, "expected a table, got " + type_of(node));
-    const toml::table& table = *node.as_table();
-    prefix += ".";
-    visit_keys(table, prefix, {"first_block", "last_block", "ranks"});
-    StagePlan stage;
-    const char* block = "a 0-based block index";
-    stage.first_block =
-        integer(required(table, prefix, "first_block", block), prefix + "first_block");
-    stage.last_block = integer(required(table, prefix, "last_block", block), prefix + "last_block");
-    const std::string ranks_field = prefix + "ranks";
-    const toml::node& ranks = required(table, prefix, "ranks", "a list of integer ranks");
-    if (!ranks.is_array()) {
-      fail_at(ranks_field, "expected a list of integer ranks, got " + type_of(ranks));
-    }
-    const toml::array& list = *ranks.as_array();
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      std::string element = ranks_field + "[" + std::to_string(i) + "]";
-      lines_[element] = static_cast<std::int64_t>(list[i].source().begin.line);
-      if (!list[i].is_integer()) {
-        fail_at(element, "expected a list of integer ranks, got " + type_of(list[i]));
-      }
-      std::int64_t rank = list[i].as_integer()->get();
-      if (rank < 0 || rank > INT_MAX) {
-        fail_at(element, "expected a rank in [0, " + std::to_string(INT_MAX) + "], got " +
-                             std::to_string(rank));
-      }
-      stage.ranks.push_back(static_cast<int>(rank));
-    }
-    return stage;
-  }
-
-  Plan read(const toml::table& root) {
-    Plan plan;
-    // The version first: a newer file should say so, not trip over a key added since.
-    const std::string one = std::to_string(Plan::kVersion);
-    const toml::node& version = required(root, "", "version", "version = " + one);
-    lines_["version"] = static_cast<std::int64_t>(version.source().begin.line);
-    std::int64_t v = integer(version, "version");
-    if (v != Plan::kVersion) {
-      fail_at("version", "plan format version " + std::to_string(v) +
-                             " is not supported; this repipe reads version " + one);
-    }
-    visit_keys(root, "",
-               {"version", "model", "schedule", "microbatches", "microbatch_size", "stages",
-                "prediction"});
-    plan.model = string(required(root, "", "model", "a model name"), "model");
-    if (const toml::node* node = root.get("schedule")) plan.schedule = string(*node, "schedule");
-    if (const toml::node* node = root.get("microbatches")) {
-      plan.microbatches = integer(*node, "microbatches");
-    }
-    if (const toml::node* node = root.get("microbatch_size")) {
-      plan.microbatch_size = integer(*node, "microbatch_size");
-    }
-    const toml::node& stages = required(root, "", "stages", "at least one [[stages]] table");
-    if (!stages.is_array()) {
-      fail_at("stages", "expected an array of tables ([[stages]]), got " + type_of(stages));
-    }
-    for (std::size_t s = 0; s < stages.as_array()->size(); ++s) {
-      plan.stages.push_back(stage((*stages.as_array())[s], s));
-    }
-    if (const toml::node* node = root.get("prediction")) {
-      if (!node->is_table()) fail_at("prediction", "expected a table, got " + type_of(*node));
-      const toml::table& table = *node->as_table();
-      visit_keys(table, "prediction.", {"step_time_ms", "bottleneck_ms", "bubble_fraction"});
-      PlanPrediction prediction;
-      auto read_number = [&](const char* key) {
-        return number(required(table, "prediction.", key, "a number"),
-                      std::string("prediction.") + key);
-      };
-      prediction.step_time_ms = read_number("step_time_ms");
-      prediction.bottleneck_ms = read_number("bottleneck_ms");
-      prediction.bubble_fraction = read_number("bubble_fraction");
-      plan.prediction = prediction;
-    }
-    check_structure(plan, locator());
-    return plan;
-  }
-
- private:
-  std::string path_;
-  std::map<std::string, std::int64_t> lines_;  // field -> line it was read from
-};
-
-std::string toml_string(const std::string& text) {
-  std::ostringstream out;
-  out << toml::value<std::string>(text);
-  return out.str();
-}
-
-std::string toml_float(double value) {
-  std::string text = format_double(value);
-  if (text.find_first_of(".eni") == std::string::npos) text += ".0";  // stay a float
-  return text;
+  check_structure(plan, locate);
+  return plan;
 }
 
 }  // namespace
@@ -296,14 +169,8 @@ std::int64_t Plan::num_blocks() const {
 
 Plan load_plan(const std::string& path) {
   if (!std::filesystem::is_regular_file(path)) throw UsageError(path + ": plan file not found");
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& error) {
-    throw UsageError(path + ":" + std::to_string(error.source().begin.line) +
-                     ": not valid TOML: " + std::string(error.description()));
-  }
-  return PlanReader(path).read(root);
+  const toml::table root = parse_toml_file(path, "a plan file");
+  return read_plan(TomlFields(path, root));
 }
 
 std::string plan_to_toml(const Plan& plan) {
@@ -314,9 +181,9 @@ std::string plan_to_toml(const Plan& plan) {
       << "# Read by `repipe train --plan FILE`; `repipe plan` writes it.\n"
       << "version = " << plan.version << "  # plan format version\n"
       << "# The model zoo name; the plan only fits the model it was made for.\n"
-      << "model = " << toml_string(plan.model) << "\n"
+      << "model = " << toml_quoted(plan.model) << "\n"
       << "# Pipeline schedule: gpipe | 1f1b-flush | 1f1b-stash.\n"
-      << "schedule = " << toml_string(plan.schedule) << "\n"
+      << "schedule = " << toml_quoted(plan.schedule) << "\n"
       << "# Each step runs microbatches x microbatch_size samples.\n"
       << "microbatches = " << plan.microbatches << "\n"
       << "microbatch_size = " << plan.microbatch_size << "\n"

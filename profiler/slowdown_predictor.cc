@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -22,6 +21,7 @@
 #include "common/error.h"
 #include "common/seed.h"
 #include "common/text_format.h"
+#include "common/toml_fields.h"
 
 namespace repipe {
 namespace fs = std::filesystem;
@@ -102,40 +102,15 @@ std::size_t held_out_count(std::size_t n, double fraction) {
 
 // ---- predictor.toml --------------------------------------------------------------------------
 
-// Shortest exact text, always a TOML float ("1" would read back as an integer).
-std::string toml_double(double value) {
-  std::string text = format_double(value);
-  if (text.find_first_of(".eni") == std::string::npos) text += ".0";
-  return text;
-}
-
-// A TOML basic string ("..."), escaped.
-std::string toml_string(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 std::string toml_array(const std::vector<double>& values) {
   std::string text = "[";
-  for (std::size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + toml_double(values[i]);
+  for (std::size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + toml_float(values[i]);
   return text + "]";
 }
 
 std::string toml_array(const std::vector<std::string>& values) {
   std::string text = "[";
-  for (std::size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + toml_string(values[i]);
+  for (std::size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + toml_quoted(values[i]);
   return text + "]";
 }
 
@@ -475,35 +450,35 @@ void SlowdownPredictor::save(const std::string& model_dir) const {
   toml << "# repipe slowdown predictor, written by `repipe predictor train`; read by `repipe\n"
        << "# predictor eval` and the replanner. The forest is " << kForestFile
        << " (xgboost's JSON model).\n"
-       << "format = " << toml_string(kFormat) << "\n"
+       << "format = " << toml_quoted(kFormat) << "\n"
        << "version = " << kFormatVersion << "\n"
        << "training_rows = " << training_rows_ << "\n"
-       << "test_fraction = " << toml_double(options_.test_fraction) << "\n"
+       << "test_fraction = " << toml_float(options_.test_fraction) << "\n"
        << "features = " << toml_array(names) << "\n\n"
        << "[forest]  # gradient-boosted trees predicting log(slowdown)\n"
-       << "file = " << toml_string(kForestFile) << "\n"
-       << "target = " << toml_string("log_slowdown") << "\n"
+       << "file = " << toml_quoted(kForestFile) << "\n"
+       << "target = " << toml_quoted("log_slowdown") << "\n"
        << "rounds = " << options_.rounds << "\n"
-       << "learning_rate = " << toml_double(options_.learning_rate) << "\n"
+       << "learning_rate = " << toml_float(options_.learning_rate) << "\n"
        << "max_depth = " << options_.max_depth << "\n"
-       << "min_child_weight = " << toml_double(options_.min_child_weight) << "\n"
-       << "subsample = " << toml_double(options_.subsample) << "\n"
-       << "colsample_bytree = " << toml_double(options_.colsample_bytree) << "\n"
-       << "l2_regularization = " << toml_double(options_.l2_regularization) << "\n"
+       << "min_child_weight = " << toml_float(options_.min_child_weight) << "\n"
+       << "subsample = " << toml_float(options_.subsample) << "\n"
+       << "colsample_bytree = " << toml_float(options_.colsample_bytree) << "\n"
+       << "l2_regularization = " << toml_float(options_.l2_regularization) << "\n"
        << "seed = " << static_cast<std::int64_t>(options_.seed) << "\n"
        << "threads = " << options_.threads << "\n\n"
        << "# slowdown = intercept + sum of weight * (feature - mean) / scale (weight 0: the\n"
        << "# feature's training column was constant)\n"
        << "[linear]\n"
-       << "ridge = " << toml_double(options_.ridge) << "\n"
-       << "intercept = " << toml_double(linear_.intercept) << "\n"
+       << "ridge = " << toml_float(options_.ridge) << "\n"
+       << "intercept = " << toml_float(linear_.intercept) << "\n"
        << "mean = " << toml_array(linear_.mean) << "\n"
        << "scale = " << toml_array(linear_.scale) << "\n"
        << "weight = " << toml_array(linear_.weight) << "\n\n"
        << "[deinfer]  # slowdown = c0 + c1 * deinfer_own_gl + c2 * deinfer_corunner_gl\n"
-       << "c0 = " << toml_double(deinfer_.c0) << "\n"
-       << "c1 = " << toml_double(deinfer_.c1) << "\n"
-       << "c2 = " << toml_double(deinfer_.c2) << "\n";
+       << "c0 = " << toml_float(deinfer_.c0) << "\n"
+       << "c1 = " << toml_float(deinfer_.c1) << "\n"
+       << "c2 = " << toml_float(deinfer_.c2) << "\n";
 
   // Build the whole folder beside the target, then swap it in: readers see the old predictor
   // or the new one, never a mix.

@@ -192,7 +192,7 @@ TEST_F(BadPipelineTest, NamesTheFileTheKeyAndWhatWasExpected) {
   expect_bad("latency_ms = [62, 108, 196, 372]", "latency_ms = [62, -108, 196, 372]",
              ":30: stages[0].variants[0].latency_ms[1]: expected a latency in ms > 0, got -108");
   expect_bad("latency_ms = [62, 108, 196, 372]", "",
-             ":25: stages[0].variants[0].latency_ms: missing; expected a list of latencies");
+             ":25: stages[0].variants[0].latency_ms: expected a list of latencies in ms");
   expect_bad(
       "latency_ms = [62, 108, 196, 372]", "latency_ms = [62, 108]",
       ":30: stages[0].variants[0].latency_ms: expected one latency per batch size (4), got 2");

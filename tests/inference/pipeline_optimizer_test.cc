@@ -421,9 +421,8 @@ TEST(PipelineSpec, BadInputNamesTheLineTheKeyAndWhatWasExpected) {
   EXPECT_EQ(error_of(replaced(good, "[1, 2]", "[2, 1]")),
             "p.toml:12: stages[0].variants[0].batches[1]: expected batch sizes in increasing order "
             "without repeats, got 1 after 2");
-  EXPECT_EQ(
-      error_of(replaced(good, "resources = 1\n", "")),
-      "p.toml:8: stages[0].variants[0].resources: missing; expected resources per replica > 0");
+  EXPECT_EQ(error_of(replaced(good, "resources = 1\n", "")),
+            "p.toml:8: stages[0].variants[0].resources: expected a number (the key is missing)");
   EXPECT_EQ(error_of(replaced(good, "beta = 0.5", "beta = -1")),
             "p.toml:5: beta: expected a finite weight >= 0, got -1");
   EXPECT_EQ(error_of(replaced(good, "\"sum\"", "\"max\"")),
@@ -434,14 +433,14 @@ TEST(PipelineSpec, BadInputNamesTheLineTheKeyAndWhatWasExpected) {
             "p.toml:1: version: pipeline format version 2 is not supported; this repipe reads "
             "version 1");
   EXPECT_EQ(error_of(replaced(good, "[1, 2]", "[1, \"2\"]")),
-            "p.toml:12: stages[0].variants[0].batches[1]: expected an integer batch size, got a "
-            "string");
+            "p.toml:12: stages[0].variants[0].batches[1]: expected a list of integer batch sizes, "
+            "got a string");
   EXPECT_NE(
       error_of(replaced(good, "latency_ms = [", "latency_ms = ")).find("p.toml:13: not valid TOML"),
       std::string::npos);
   EXPECT_EQ(error_of(good + "[[stages]]\nname = \"detect\"\n"),
-            "p.toml:14: stages[1].variants: missing; expected at least one [[stages.variants]] "
-            "table");
+            "p.toml:14: stages[1].variants: expected at least 1 [[stages.variants]] table (the key "
+            "is missing)");
 }
 
 TEST(PipelineSpec, CodeBuiltSpecsAreCheckedToo) {

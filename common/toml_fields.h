@@ -1,12 +1,12 @@
-// inference/toml_fields.h: typed reads of a TOML table's keys for the allocator's files
-// (model.toml, load.toml, plan.toml, interference.toml), each error one line naming the file, the
-// line, the key and what was expected: "load.toml:7: models[1].rate: expected a number >= 0,
-// got -3". Included by .cc files only (it brings toml++).
+// common/toml_fields.h: typed reads of a TOML table's keys, each error one line naming the file,
+// the line, the key and what was expected: "load.toml:7: models[1].rate: expected a number >= 0,
+// got -3". Reads the allocator's files (model.toml, load.toml, plan.toml, interference.toml),
+// training plans and pipeline files. Included by .cc files only (it brings toml++).
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <toml++/toml.h>
@@ -16,6 +16,8 @@ namespace repipe {
 // Parses `path`; a missing file or invalid TOML is a UsageError naming it (`what`: the kind of
 // file, for the message).
 toml::table parse_toml_file(const std::string& path, const std::string& what);
+// Parses `text`; invalid TOML is a UsageError naming `source` and the line.
+toml::table parse_toml_text(std::string_view text, const std::string& source);
 
 // A TOML text as a basic string ("..."), escaped; a double in its shortest exact form that reads
 // back as a TOML float.
@@ -32,18 +34,30 @@ class TomlFields {
   double number(const std::string& key) const;  // an integer or a float
   std::int64_t integer(const std::string& key) const;
   bool boolean(const std::string& key) const;
-  std::vector<std::int64_t> integers(const std::string& key) const;  // an array of integers
-  std::vector<double> numbers(const std::string& key) const;         // an array of numbers
+  // Arrays of integers or numbers; `expected` names the array in messages, and a bad element is
+  // reported at its own line as key[i].
+  std::vector<std::int64_t> integers(const std::string& key,
+                                     const std::string& expected = "an array of integers") const;
+  std::vector<double> numbers(const std::string& key,
+                              const std::string& expected = "an array of numbers") const;
   // A sub-table (key = { ... } or [key]).
   TomlFields table(const std::string& key) const;
   // An array of tables ([[key]]); `at_least` of them.
   std::vector<TomlFields> tables(const std::string& key, std::size_t at_least) const;
 
+  // The key `version` must be `supported`, else "plan.toml:1: version: plan format version 2 is
+  // not supported; this repipe reads version 1" (`format`: "plan format"). Check it first: a
+  // newer file should say so, not trip over a key added since.
+  void check_version(std::int64_t supported, const std::string& format) const;
+
   // Keys not in `allowed` are a UsageError (a misspelt key would otherwise be ignored).
   void allow_only(const std::vector<std::string>& allowed) const;
 
-  // "load.toml:7: models[1].rate: expected EXPECTED" (the key's line, else the table's).
+  // "load.toml:7: models[1].rate: expected EXPECTED". `key` may be a path below this table
+  // ("stages[1].ranks[0]"); the line is its own, else its nearest parent's, else the table's.
   [[noreturn]] void fail(const std::string& key, const std::string& expected) const;
+  // "load.toml:7", where fail() would report `key`; for checks made after reading.
+  std::string locate(const std::string& key) const;
 
   const std::string& path() const { return path_; }
 
