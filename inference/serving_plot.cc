@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/gnuplot.h"
 
 namespace repipe {
 
@@ -14,8 +15,7 @@ namespace fs = std::filesystem;
 
 bool plot_serving_timeline(const SimulationReport& report, const std::string& title,
                            const fs::path& png) {
-  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0 || report.periods.empty())
-    return false;
+  if (!gnuplot_installed() || report.periods.empty()) return false;
   const fs::path work = png.parent_path() / ".plot";
   fs::create_directories(work);
   std::vector<std::ofstream> files;
@@ -65,10 +65,10 @@ bool plot_serving_timeline(const SimulationReport& report, const std::string& ti
        << "plot " << misses << "\n"
        << "unset multiplot\n";
   }
-  const int status = std::system(("gnuplot '" + script.string() + "' 2>&1").c_str());
+  const bool drawn = run_gnuplot(script);
   std::error_code ignored;
   fs::remove_all(work, ignored);
-  REPIPE_CHECK(status == 0, "gnuplot failed on " << script);
+  REPIPE_CHECK(drawn, "gnuplot failed on " << script);
   return true;
 }
 

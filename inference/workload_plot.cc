@@ -8,21 +8,18 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "common/gnuplot.h"
 
 namespace repipe {
 namespace {
 
 namespace fs = std::filesystem;
 
-bool have_gnuplot() {
-  return std::system("command -v gnuplot > /dev/null 2>&1") == 0;
-}
-
 }  // namespace
 
 bool plot_workload(const Jobs& jobs, int modalities, const std::string& title,
                    const std::string& dir) {
-  if (!have_gnuplot() || jobs.size() == 0) return false;
+  if (!gnuplot_installed() || jobs.size() == 0) return false;
   const fs::path work = fs::path(dir) / ".plot";
   fs::create_directories(work);
   constexpr int kBins = 50;
@@ -80,10 +77,10 @@ bool plot_workload(const Jobs& jobs, int modalities, const std::string& title,
        << "' using 1:2 with steps lw 1.5 notitle\n"
        << "unset multiplot\n";
   }
-  const int status = std::system(("gnuplot '" + script.string() + "' 2>&1").c_str());
+  const bool drawn = run_gnuplot(script);
   std::error_code ignored;
   fs::remove_all(work, ignored);
-  REPIPE_CHECK(status == 0, "gnuplot failed on " << script);
+  REPIPE_CHECK(drawn, "gnuplot failed on " << script);
   return true;
 }
 

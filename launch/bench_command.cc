@@ -13,6 +13,7 @@
 #include "common/atomic_file.h"
 #include "common/csv_writer.h"
 #include "common/error.h"
+#include "common/gnuplot.h"
 #include "common/progress.h"
 #include "common/text_format.h"
 #include "common/units.h"
@@ -221,7 +222,7 @@ std::string steps_csv(int rank, const std::vector<IoStep>& steps) {
 
 // The per-step I/O wait and compute of every rank against time; false without gnuplot.
 bool plot_timeline(const fs::path& csv, const fs::path& png, int ranks) {
-  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) return false;
+  if (!gnuplot_installed()) return false;
   const fs::path script = png.string() + ".gp";
   {
     std::ofstream gp(script);
@@ -239,9 +240,9 @@ bool plot_timeline(const fs::path& csv, const fs::path& png, int ranks) {
     }
     gp << "\n";
   }
-  const int status = std::system(("gnuplot '" + script.string() + "' 2>&1").c_str());
+  const bool drawn = run_gnuplot(script);
   fs::remove(script);
-  return status == 0;
+  return drawn;
 }
 
 // Checkpoints of `bytes` in all, each rank writing and reading its share in `folder`.
