@@ -4,6 +4,7 @@
 // kMostBruteForceConfigurations. Google Benchmark when it was found, else a plain timed main.
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <random>
 #include <string>
@@ -77,6 +78,31 @@ PipelineProblem benchmark_problem(int stages, int variants, AccuracyMethod metho
   return make_pipeline_problem(spec, settings);
 }
 
+struct BenchmarkCase {
+  AccuracyMethod method;
+  int stages, variants;
+  NamedSolver solver;
+  double configurations;  // brute force's search size
+  PipelineProblem problem;
+};
+
+// Every (accuracy, stages, variants, solver) measured; brute force only up to its cap.
+void for_each_case(const std::function<void(const BenchmarkCase&)>& run) {
+  for (AccuracyMethod method : {AccuracyMethod::kProduct, AccuracyMethod::kSum}) {
+    for (int stages : kStages) {
+      for (int variants : kVariants) {
+        const PipelineProblem problem = benchmark_problem(stages, variants, method);
+        const double configurations = brute_force_size(problem);
+        for (const NamedSolver& solver : kSolvers) {
+          if (solver.solve == solve_brute_force && configurations > kMostBruteForceConfigurations)
+            continue;
+          run({method, stages, variants, solver, configurations, problem});
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace repipe
 
@@ -85,27 +111,15 @@ PipelineProblem benchmark_problem(int stages, int variants, AccuracyMethod metho
 int main(int argc, char** argv) {
   using namespace repipe;
   benchmark::Initialize(&argc, argv);
-  for (AccuracyMethod method : {AccuracyMethod::kProduct, AccuracyMethod::kSum}) {
-    for (int stages : kStages) {
-      for (int variants : kVariants) {
-        const PipelineProblem problem = benchmark_problem(stages, variants, method);
-        for (const NamedSolver& solver : kSolvers) {
-          const double configurations = brute_force_size(problem);
-          if (solver.solve == solve_brute_force && configurations > kMostBruteForceConfigurations) {
-            continue;
-          }
-          const std::string name = std::string(solver.name) + "/" + accuracy_method_name(method) +
-                                   "/stages:" + std::to_string(stages) +
-                                   "/variants:" + std::to_string(variants);
-          benchmark::RegisterBenchmark(name.c_str(), [problem, solver,
-                                                      configurations](benchmark::State& state) {
-            for (auto _ : state) benchmark::DoNotOptimize(solver.solve(problem));
-            state.counters["configurations"] = configurations;
-          })->Unit(benchmark::kMillisecond);
-        }
-      }
-    }
-  }
+  for_each_case([](const BenchmarkCase& c) {
+    const std::string name = std::string(c.solver.name) + "/" + accuracy_method_name(c.method) +
+                             "/stages:" + std::to_string(c.stages) +
+                             "/variants:" + std::to_string(c.variants);
+    benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& state) {
+      for (auto _ : state) benchmark::DoNotOptimize(c.solver.solve(c.problem));
+      state.counters["configurations"] = c.configurations;
+    })->Unit(benchmark::kMillisecond);
+  });
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
@@ -117,25 +131,13 @@ int main() {
   using namespace repipe;
   std::printf("%-6s %-8s %6s %8s %16s %12s\n", "solver", "accuracy", "stages", "variants",
               "configurations", "time ms");
-  for (AccuracyMethod method : {AccuracyMethod::kProduct, AccuracyMethod::kSum}) {
-    for (int stages : kStages) {
-      for (int variants : kVariants) {
-        const PipelineProblem problem = benchmark_problem(stages, variants, method);
-        for (const NamedSolver& solver : kSolvers) {
-          const double configurations = brute_force_size(problem);
-          if (solver.solve == solve_brute_force && configurations > kMostBruteForceConfigurations) {
-            continue;
-          }
-          const auto start = std::chrono::steady_clock::now();
-          solver.solve(problem);
-          const std::chrono::duration<double, std::milli> took =
-              std::chrono::steady_clock::now() - start;
-          std::printf("%-6s %-8s %6d %8d %16.0f %12.3f\n", solver.name,
-                      accuracy_method_name(method), stages, variants, configurations, took.count());
-        }
-      }
-    }
-  }
+  for_each_case([](const BenchmarkCase& c) {
+    const auto start = std::chrono::steady_clock::now();
+    c.solver.solve(c.problem);
+    const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
+    std::printf("%-6s %-8s %6d %8d %16.0f %12.3f\n", c.solver.name, accuracy_method_name(c.method),
+                c.stages, c.variants, c.configurations, took.count());
+  });
   return 0;
 }
 

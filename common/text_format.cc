@@ -18,6 +18,12 @@ std::string format_double(double value) {
   return std::string(buffer, end);
 }
 
+std::string format_fixed(double value, int decimals) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", decimals, value);
+  return text;
+}
+
 std::string group_thousands(std::int64_t value) {
   std::string digits = std::to_string(value);
   std::string out;

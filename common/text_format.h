@@ -11,6 +11,9 @@ namespace repipe {
 // Shortest text that reads back to exactly the same double ("0.1", "2.5e-07", "nan").
 std::string format_double(double value);
 
+// 3.14159, 2 -> "3.14": a fixed number of decimals, for tables meant for people.
+std::string format_fixed(double value, int decimals);
+
 // 25557032 -> "25,557,032"; for tables meant for people.
 std::string group_thousands(std::int64_t value);
 

@@ -22,15 +22,9 @@ constexpr int kFullShare = 100;
 // A rate left this small relative to the model's is rounding, not load.
 constexpr double kRateTolerance = 1e-9;
 
-std::string fixed(double value, int digits) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", digits, value);
-  return text;
-}
-
 std::string describe_load(const ModelLoad& load) {
-  return "model '" + load.model + "' (rate " + fixed(load.rate_per_s, 2) + "/s, SLO " +
-         fixed(load.slo_ms, 2) + " ms)";
+  return "model '" + load.model + "' (rate " + format_fixed(load.rate_per_s, 2) + "/s, SLO " +
+         format_fixed(load.slo_ms, 2) + " ms)";
 }
 
 const ModelEntry& entry_of(const ModelRepository& repository, const std::string& model) {
@@ -54,8 +48,9 @@ void require_reachable_slo(const ModelEntry& entry, const ModelLoad& load) {
   if (fastest_ms > load.slo_ms / 2) {
     throw Infeasible(describe_load(load) + ": the SLO is below what the model needs: its fastest " +
                      "batch (batch size " + std::to_string(fastest) + ") takes " +
-                     fixed(fastest_ms, 3) + " ms alone on a whole GPU, and a batch must finish " +
-                     "within half the SLO (" + fixed(load.slo_ms / 2, 3) + " ms)");
+                     format_fixed(fastest_ms, 3) +
+                     " ms alone on a whole GPU, and a batch must finish " +
+                     "within half the SLO (" + format_fixed(load.slo_ms / 2, 3) + " ms)");
   }
 }
 
@@ -123,10 +118,10 @@ class Placer {
         const double served = load.rate_per_s - left;
         throw Infeasible(
             describe_load(load) + ": the " + std::to_string(gpus_.size()) +
-            " GPUs cannot serve it: " + fixed(left, 2) + "/s of its rate is left after " +
-            (placed.empty()
-                 ? std::string("no GPU could take any")
-                 : std::to_string(placed.size()) + " GPU(s) took " + fixed(served, 2) + "/s") +
+            " GPUs cannot serve it: " + format_fixed(left, 2) + "/s of its rate is left after " +
+            (placed.empty() ? std::string("no GPU could take any")
+                            : std::to_string(placed.size()) + " GPU(s) took " +
+                                  format_fixed(served, 2) + "/s") +
             " (each placement needs a share >= " + std::to_string(options_.min_share) +
             "% free, a batch within SLO/2 and D <= MaxD at its rate, every co-located model " +
             "keeping its own bound)" + context);
@@ -253,7 +248,7 @@ std::string demand_context(const ModelRepository& repository, const std::vector<
       demand += full_gpu_demand(entry_of(repository, load.model), load.rate_per_s, load.slo_ms);
     }
   }
-  return "; the whole load needs about " + fixed(demand, 2) + " GPUs' worth at full share " +
+  return "; the whole load needs about " + format_fixed(demand, 2) + " GPUs' worth at full share " +
          "without interference, " + std::to_string(gpus) + " are given";
 }
 

@@ -97,7 +97,7 @@ class ServingSimulation {
     period_arrivals_.assign(models, 0);
     gpu_allocated_.assign(static_cast<std::size_t>(plan.gpus), 0);
     gpu_busy_.assign(static_cast<std::size_t>(plan.gpus), 0);
-    open_servers(0);
+    open_servers(0, plan.models.size());
   }
 
   SimulationReport run(std::vector<ServingRequest> requests) {
@@ -152,19 +152,26 @@ class ServingSimulation {
 
   int allocated_share(int gpu) const {
     int share = 0;
-    for (const Server& s : servers_)
-      if (!s.retired && s.placement.gpu == gpu) share += s.placement.share;
+    for (std::size_t i : live_)
+      if (servers_[i].placement.gpu == gpu) share += servers_[i].placement.share;
     return share;
   }
 
-  // Servers for the models flagged in `models` (all when empty), from allocation_.
-  void open_servers(std::size_t first_model, std::size_t last_model = SIZE_MAX) {
-    last_model = std::min(last_model, allocation_.models.size() - 1);
+  int model_share(int m) const {
+    int share = 0;
+    for (std::size_t i : live_)
+      if (servers_[i].model == m) share += servers_[i].placement.share;
+    return share;
+  }
+
+  // Servers for models first_model..last_model, from allocation_.
+  void open_servers(std::size_t first_model, std::size_t last_model) {
     for (std::size_t m = first_model; m <= last_model && m < allocation_.models.size(); ++m) {
       for (const Placement& p : allocation_.models[m].placements) {
         Server server;
         server.model = static_cast<int>(m);
         server.placement = p;
+        live_.push_back(servers_.size());
         servers_.push_back(std::move(server));
       }
     }
@@ -172,22 +179,21 @@ class ServingSimulation {
 
   // The live server of model `m` that the next request goes to (smooth weighted round robin:
   // each server earns its weight, the richest is chosen and pays the total); none: SIZE_MAX.
+  // Weights are the planned rates, or equal when none has a rate.
   std::size_t pick_server(int m) {
+    bool weighted = false;
+    for (std::size_t i : live_)
+      weighted = weighted || (servers_[i].model == m && servers_[i].placement.rate_per_s > 0);
     double total = 0;
     std::size_t best = SIZE_MAX;
-    std::vector<std::size_t> live;
-    for (std::size_t i = 0; i < servers_.size(); ++i)
-      if (!servers_[i].retired && servers_[i].model == m) live.push_back(i);
-    if (live.empty()) return SIZE_MAX;
-    bool weighted = false;
-    for (std::size_t i : live) weighted = weighted || servers_[i].placement.rate_per_s > 0;
-    for (std::size_t i : live) {
+    for (std::size_t i : live_) {
+      if (servers_[i].model != m) continue;
       const double weight = weighted ? servers_[i].placement.rate_per_s : 1.0;
       servers_[i].weight_credit += weight;
       total += weight;
       if (best == SIZE_MAX || servers_[i].weight_credit > servers_[best].weight_credit) best = i;
     }
-    servers_[best].weight_credit -= total;
+    if (best != SIZE_MAX) servers_[best].weight_credit -= total;
     return best;
   }
 
@@ -229,8 +235,9 @@ class ServingSimulation {
       if (b >= static_cast<int>(n) && b < run_as) run_as = b;
     }
     std::vector<Tenant> corunners;
-    for (const Server& other : servers_) {
-      if (other.busy && other.placement.gpu == server.placement.gpu && other.model != server.model)
+    for (std::size_t i : busy_) {
+      const Server& other = servers_[i];
+      if (other.placement.gpu == server.placement.gpu && other.model != server.model)
         corunners.push_back(tenant_of(*entries_[static_cast<std::size_t>(other.model)],
                                       other.placement.batch_size, other.placement.share));
     }
@@ -242,6 +249,7 @@ class ServingSimulation {
         entry.profile().latency_ms(run_as, server.placement.share) * slowdown_factor(points) / 1000;
     server.busy = true;
     server.busy_since = now_;
+    busy_.push_back(s);
     ++batches_[m];
     completions_.push({now_ + seconds, s});
   }
@@ -260,6 +268,7 @@ class ServingSimulation {
     }
     server.running.clear();
     server.busy = false;
+    busy_.erase(std::find(busy_.begin(), busy_.end(), s));
     gpu_busy_[static_cast<std::size_t>(server.placement.gpu)] +=
         (time_s - server.busy_since) * server.placement.share;
     if (!server.retired) start_batch(s);
@@ -276,11 +285,9 @@ class ServingSimulation {
         reallocate(m, change->new_rate / options_.period_s);
     }
     for (std::size_t m = 0; m < detectors_.size(); ++m) {
-      int share = 0;
-      for (const Server& s : servers_)
-        if (!s.retired && s.model == static_cast<int>(m)) share += s.placement.share;
       periods_.push_back({period_start(), static_cast<int>(m), period_arrivals_[m], 0,
-                          detectors_[m].rate() / options_.period_s, share});
+                          detectors_[m].rate() / options_.period_s,
+                          model_share(static_cast<int>(m))});
       period_arrivals_[m] = 0;
     }
     ++period_;
@@ -315,13 +322,19 @@ class ServingSimulation {
   // allocation's; the retired servers' queues go to the new ones in arrival order.
   void replace_servers(std::size_t first, std::size_t last) {
     std::vector<std::pair<int, Queued>> waiting;
-    for (Server& s : servers_) {
+    std::vector<std::size_t> kept;
+    for (std::size_t i : live_) {
+      Server& s = servers_[i];
       const auto m = static_cast<std::size_t>(s.model);
-      if (s.retired || m < first || m > last) continue;
+      if (m < first || m > last) {
+        kept.push_back(i);
+        continue;
+      }
       s.retired = true;
       for (const Queued& q : s.queue) waiting.emplace_back(s.model, q);
       s.queue.clear();
     }
+    live_ = std::move(kept);
     open_servers(first, last);
     std::stable_sort(waiting.begin(), waiting.end(), [](const auto& a, const auto& b) {
       return a.second.arrival_s < b.second.arrival_s;
@@ -334,8 +347,8 @@ class ServingSimulation {
         servers_[s].queue.push_back(item);
       }
     }
-    for (std::size_t s = 0; s < servers_.size(); ++s)
-      if (!servers_[s].retired && !servers_[s].busy) start_batch(s);
+    for (std::size_t s : live_)
+      if (!servers_[s].busy) start_batch(s);
   }
 
   SimulationReport report() {
@@ -391,7 +404,9 @@ class ServingSimulation {
   AllocationPolicy policy_;
   std::vector<const ModelEntry*> entries_;
   std::vector<RateCusum> detectors_;
-  std::vector<Server> servers_;
+  std::vector<Server> servers_;    // every server opened; retired ones finish their batch
+  std::vector<std::size_t> live_;  // the servers of the current allocation
+  std::vector<std::size_t> busy_;  // the servers running a batch
   std::priority_queue<Completion, std::vector<Completion>, std::greater<>> completions_;
   double now_ = 0;
   std::int64_t period_ = 0;

@@ -59,12 +59,6 @@ std::vector<int> int_list(const std::string& text, const std::string& flag) {
   return values;
 }
 
-std::string fixed(double value, int digits) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", digits, value);
-  return text;
-}
-
 // The output must be a folder we can write, checked before minutes of measuring.
 void check_output_folder(const std::string& output) {
   std::error_code error;
@@ -251,8 +245,8 @@ void print_allocation(const Allocation& a) {
       const Placement& p = m.placements[j];
       const bool first = j == 0;
       std::printf("%-*s  %9s  %8s  %3d  %4d%%  %5d  %9.2f  %9.3f  %8.4f  %8.4f  %8.4f  %s\n", w,
-                  first ? m.model.c_str() : "", first ? fixed(m.rate_per_s, 2).c_str() : "",
-                  first ? fixed(m.slo_ms, 2).c_str() : "", p.gpu, p.share, p.batch_size,
+                  first ? m.model.c_str() : "", first ? format_fixed(m.rate_per_s, 2).c_str() : "",
+                  first ? format_fixed(m.slo_ms, 2).c_str() : "", p.gpu, p.share, p.batch_size,
                   p.rate_per_s, p.latency_ms * p.slowdown, p.slowdown, p.item_time_ms,
                   p.max_item_time_ms, p.meets_slo ? "ok" : "MISSED");
     }

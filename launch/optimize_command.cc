@@ -85,12 +85,6 @@ std::optional<PipelineConfiguration> solve(const PipelineProblem& problem,
   throw UsageError("flag --solver: expected brute, milp or fast, got '" + solver + "'");
 }
 
-std::string fixed(double value, int decimals) {
-  char text[48];
-  std::snprintf(text, sizeof text, "%.*f", decimals, value);
-  return text;
-}
-
 // Four significant digits, for weights and objective terms of any scale.
 std::string short_number(double value) {
   char text[48];
@@ -116,16 +110,16 @@ void print_table(const PipelineProblem& problem, const PipelineConfiguration& c,
     std::printf("%-*s  %-*s %6d %9d %11s %9s %10s %9s %9s\n", stage_width,
                 spec.stages[s].name.c_str(), variant_width,
                 spec.stages[s].variants[o.variant].name.c_str(), o.batch, o.replicas,
-                fixed(o.latency_ms, 1).c_str(), fixed(o.queue_ms, 1).c_str(),
-                fixed(o.throughput_per_s, 1).c_str(), short_number(o.resources).c_str(),
+                format_fixed(o.latency_ms, 1).c_str(), format_fixed(o.queue_ms, 1).c_str(),
+                format_fixed(o.throughput_per_s, 1).c_str(), short_number(o.resources).c_str(),
                 short_number(o.accuracy).c_str());
   }
   std::printf(
       "end to end %s ms = batches %s + queueing %s (SLA %s ms); slowest stage %s req/s (rate "
       "%s)\n",
-      fixed(c.latency_ms, 1).c_str(), fixed(c.model_latency_ms, 1).c_str(),
-      fixed(c.queue_ms, 1).c_str(), short_number(settings.sla_ms).c_str(),
-      fixed(c.throughput_per_s, 1).c_str(), short_number(settings.rate_per_s).c_str());
+      format_fixed(c.latency_ms, 1).c_str(), format_fixed(c.model_latency_ms, 1).c_str(),
+      format_fixed(c.queue_ms, 1).c_str(), short_number(settings.sla_ms).c_str(),
+      format_fixed(c.throughput_per_s, 1).c_str(), short_number(settings.rate_per_s).c_str());
   const ObjectiveWeights& w = settings.weights;
   std::printf(
       "objective %s = %s x accuracy %s (%s) - %s x %s %s - %s x batch sum %d [%s solver, %s "
@@ -133,7 +127,8 @@ void print_table(const PipelineProblem& problem, const PipelineConfiguration& c,
       short_number(c.objective).c_str(), short_number(w.alpha).c_str(),
       short_number(c.accuracy).c_str(), accuracy_method_name(spec.accuracy_method),
       short_number(w.beta).c_str(), short_number(c.resources).c_str(), spec.resource_unit.c_str(),
-      short_number(w.gamma).c_str(), c.batch_sum, solver.c_str(), fixed(solve_ms, 3).c_str());
+      short_number(w.gamma).c_str(), c.batch_sum, solver.c_str(),
+      format_fixed(solve_ms, 3).c_str());
 }
 
 std::string plan_toml(const OptimizeCommand& command, const PipelineProblem& problem,
