@@ -9,7 +9,7 @@
 #   greedy          DeInfer's placement without interference prediction, CUSUM re-allocation;
 #   even-4          every model the same share of the 4 GPUs (rates ignored);
 #   even-2          the same on 2 GPUs, about deinfer's allocated share.
-# Writes benchmarks/results/serving_allocation.csv and prints it; about two minutes.
+# Writes benchmarks/results/serving_allocation.csv and prints it; about a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repipe=build/launch/repipe
