@@ -125,33 +125,42 @@ bool TomlFields::boolean(const std::string& key) const {
   return node.as_boolean()->get();
 }
 
-std::vector<std::int64_t> TomlFields::integers(const std::string& key,
-                                               const std::string& expected) const {
+const toml::array& TomlFields::array_of(const std::string& key, const std::string& expected,
+                                        bool (toml::node::*is_element)() const noexcept) const {
   const toml::node& node = required(key, expected);
   const toml::array* array = node.as_array();
   if (!array) fail(key, expected + ", got " + type_of(node));
-  std::vector<std::int64_t> values;
   for (std::size_t i = 0; i < array->size(); ++i) {
     const toml::node& element = *array->get(i);
-    if (!element.is_integer()) {
+    if (!(element.*is_element)()) {
       fail(key + "[" + std::to_string(i) + "]", expected + ", got " + type_of(element));
     }
+  }
+  return *array;
+}
+
+std::vector<std::int64_t> TomlFields::integers(const std::string& key,
+                                               const std::string& expected) const {
+  std::vector<std::int64_t> values;
+  for (const toml::node& element : array_of(key, expected, &toml::node::is_integer)) {
     values.push_back(element.as_integer()->get());
   }
   return values;
 }
 
 std::vector<double> TomlFields::numbers(const std::string& key, const std::string& expected) const {
-  const toml::node& node = required(key, expected);
-  const toml::array* array = node.as_array();
-  if (!array) fail(key, expected + ", got " + type_of(node));
   std::vector<double> values;
-  for (std::size_t i = 0; i < array->size(); ++i) {
-    const toml::node& element = *array->get(i);
-    if (!element.is_number()) {
-      fail(key + "[" + std::to_string(i) + "]", expected + ", got " + type_of(element));
-    }
+  for (const toml::node& element : array_of(key, expected, &toml::node::is_number)) {
     values.push_back(element.value<double>().value());
+  }
+  return values;
+}
+
+std::vector<std::string> TomlFields::texts(const std::string& key,
+                                           const std::string& expected) const {
+  std::vector<std::string> values;
+  for (const toml::node& element : array_of(key, expected, &toml::node::is_string)) {
+    values.push_back(element.as_string()->get());
   }
   return values;
 }

@@ -34,12 +34,14 @@ class TomlFields {
   double number(const std::string& key) const;  // an integer or a float
   std::int64_t integer(const std::string& key) const;
   bool boolean(const std::string& key) const;
-  // Arrays of integers or numbers; `expected` names the array in messages, and a bad element is
-  // reported at its own line as key[i].
+  // Arrays of integers, numbers or strings; `expected` names the array in messages, and a bad
+  // element is reported at its own line as key[i].
   std::vector<std::int64_t> integers(const std::string& key,
                                      const std::string& expected = "an array of integers") const;
   std::vector<double> numbers(const std::string& key,
                               const std::string& expected = "an array of numbers") const;
+  std::vector<std::string> texts(const std::string& key,
+                                 const std::string& expected = "an array of strings") const;
   // A sub-table (key = { ... } or [key]).
   TomlFields table(const std::string& key) const;
   // An array of tables ([[key]]); `at_least` of them.
@@ -63,6 +65,9 @@ class TomlFields {
 
  private:
   const toml::node& required(const std::string& key, const std::string& expected) const;
+  // The array at `key`, every element passing `is_element` (else "key[i]: expected ...").
+  const toml::array& array_of(const std::string& key, const std::string& expected,
+                              bool (toml::node::*is_element)() const noexcept) const;
   std::string where(const std::string& key) const;
 
   std::string path_;

@@ -45,7 +45,8 @@ double weight(const std::optional<double>& flag, const std::optional<double>& in
     return *flag;
   }
   if (in_file) return *in_file;
-  throw UsageError(path + ": " + key + ": missing; expected a weight >= 0 in the file or --" + key);
+  throw UsageError(path + ": " + key + ": expected a weight >= 0 (the key is missing; or give --" +
+                   key + ")");
 }
 
 OptimizerSettings settings_of(const OptimizeCommand& c, const PipelineSpec& spec) {

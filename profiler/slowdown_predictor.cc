@@ -114,62 +114,6 @@ std::string toml_array(const std::vector<std::string>& values) {
   return text + "]";
 }
 
-// Reads keys of predictor.toml, naming the file and the key in every error.
-class TomlReader {
- public:
-  TomlReader(std::string path, const toml::table& table) : path_(std::move(path)), table_(table) {}
-
-  const toml::node& node(const std::string& key) const {
-    const toml::node* n = table_.at_path(key).node();
-    if (!n) fail(key, "a value (the key is missing)");
-    return *n;
-  }
-  std::string text(const std::string& key) const {
-    const toml::node& n = node(key);
-    if (!n.is_string()) fail(key, "a string");
-    return n.as_string()->get();
-  }
-  std::int64_t integer(const std::string& key) const {
-    const toml::node& n = node(key);
-    if (!n.is_integer()) fail(key, "an integer");
-    return n.as_integer()->get();
-  }
-  double number(const std::string& key) const {
-    const toml::node& n = node(key);
-    if (!n.is_number()) fail(key, "a number");
-    return n.value<double>().value();
-  }
-  std::vector<double> numbers(const std::string& key, std::size_t count) const {
-    const toml::node& n = node(key);
-    const toml::array* array = n.as_array();
-    const std::string expected = "an array of " + std::to_string(count) + " numbers";
-    if (!array || array->size() != count) fail(key, expected);
-    std::vector<double> values;
-    for (const toml::node& element : *array) {
-      if (!element.is_number()) fail(key, expected);
-      values.push_back(element.value<double>().value());
-    }
-    return values;
-  }
-  std::vector<std::string> texts(const std::string& key) const {
-    const toml::array* array = node(key).as_array();
-    if (!array) fail(key, "an array of strings");
-    std::vector<std::string> values;
-    for (const toml::node& element : *array) {
-      if (!element.is_string()) fail(key, "an array of strings");
-      values.push_back(element.as_string()->get());
-    }
-    return values;
-  }
-  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
-    throw UsageError(path_ + ": key '" + key + "': expected " + what);
-  }
-
- private:
-  std::string path_;
-  const toml::table& table_;
-};
-
 // model_dir without a trailing '/', so that sibling temp folders land beside it, not inside.
 fs::path folder_path(const std::string& model_dir) {
   fs::path path = fs::path(model_dir).lexically_normal();
@@ -518,14 +462,8 @@ SlowdownPredictor SlowdownPredictor::load(const std::string& model_dir) {
   if (!fs::is_regular_file(toml_path, error)) {
     throw UsageError(model_dir + ": not a predictor folder (no " + std::string(kTomlFile) + ")");
   }
-  toml::table table;
-  try {
-    table = toml::parse_file(toml_path);
-  } catch (const toml::parse_error& e) {
-    throw UsageError(toml_path + ":" + std::to_string(e.source().begin.line) +
-                     ": not valid TOML: " + std::string(e.description()));
-  }
-  const TomlReader toml(toml_path, table);
+  const toml::table table = parse_toml_file(toml_path, "a slowdown predictor");
+  const TomlFields toml(toml_path, table);
   const std::string format = toml.text("format");
   if (format != kFormat) {
     toml.fail("format", std::string("'") + kFormat + "', got '" + format +
@@ -555,29 +493,36 @@ SlowdownPredictor SlowdownPredictor::load(const std::string& model_dir) {
   if (rows < 0) toml.fail("training_rows", "an integer >= 0");
   predictor.training_rows_ = static_cast<std::size_t>(rows);
   o.test_fraction = toml.number("test_fraction");
-  o.rounds = static_cast<int>(toml.integer("forest.rounds"));
-  o.learning_rate = toml.number("forest.learning_rate");
-  o.max_depth = static_cast<int>(toml.integer("forest.max_depth"));
-  o.min_child_weight = toml.number("forest.min_child_weight");
-  o.subsample = toml.number("forest.subsample");
-  o.colsample_bytree = toml.number("forest.colsample_bytree");
-  o.l2_regularization = toml.number("forest.l2_regularization");
-  o.seed = static_cast<std::uint64_t>(toml.integer("forest.seed"));
-  o.threads = static_cast<int>(toml.integer("forest.threads"));
-  if (o.threads < 1) toml.fail("forest.threads", "an integer >= 1");
-  if (toml.text("forest.target") != "log_slowdown") toml.fail("forest.target", "'log_slowdown'");
-  o.ridge = toml.number("linear.ridge");
-  predictor.linear_.intercept = toml.number("linear.intercept");
-  predictor.linear_.mean = toml.numbers("linear.mean", features);
-  predictor.linear_.scale = toml.numbers("linear.scale", features);
-  predictor.linear_.weight = toml.numbers("linear.weight", features);
-  for (double s : predictor.linear_.scale) {
-    if (!(s > 0)) toml.fail("linear.scale", "numbers > 0");
+  const TomlFields forest = toml.table("forest");
+  o.rounds = static_cast<int>(forest.integer("rounds"));
+  o.learning_rate = forest.number("learning_rate");
+  o.max_depth = static_cast<int>(forest.integer("max_depth"));
+  o.min_child_weight = forest.number("min_child_weight");
+  o.subsample = forest.number("subsample");
+  o.colsample_bytree = forest.number("colsample_bytree");
+  o.l2_regularization = forest.number("l2_regularization");
+  o.seed = static_cast<std::uint64_t>(forest.integer("seed"));
+  o.threads = static_cast<int>(forest.integer("threads"));
+  if (o.threads < 1) forest.fail("threads", "an integer >= 1");
+  if (forest.text("target") != "log_slowdown") forest.fail("target", "'log_slowdown'");
+  const TomlFields linear = toml.table("linear");
+  o.ridge = linear.number("ridge");
+  predictor.linear_.intercept = linear.number("intercept");
+  const std::string per_feature = "an array of " + std::to_string(features) + " numbers";
+  for (auto [key, values] :
+       {std::pair{"mean", &predictor.linear_.mean}, std::pair{"scale", &predictor.linear_.scale},
+        std::pair{"weight", &predictor.linear_.weight}}) {
+    *values = linear.numbers(key, per_feature);
+    if (values->size() != features) linear.fail(key, per_feature);
   }
+  for (double s : predictor.linear_.scale) {
+    if (!(s > 0)) linear.fail("scale", "numbers > 0");
+  }
+  const TomlFields deinfer = toml.table("deinfer");
   predictor.deinfer_ =
-      DeinferModel{toml.number("deinfer.c0"), toml.number("deinfer.c1"), toml.number("deinfer.c2")};
+      DeinferModel{deinfer.number("c0"), deinfer.number("c1"), deinfer.number("c2")};
 
-  const fs::path forest_path = folder / toml.text("forest.file");
+  const fs::path forest_path = folder / forest.text("file");
   if (!fs::is_regular_file(forest_path, error)) {
     throw UsageError(forest_path.string() + ": missing (the predictor's forest)");
   }

@@ -202,7 +202,8 @@ TEST_F(BadPipelineTest, NamesTheFileTheKeyAndWhatWasExpected) {
              ":33: stages[0].variants[1].name: variant name 'yolov5n' is already used");
   expect_bad("accuracy_method = \"product\"", "accuracy_method = \"multiply\"",
              ":12: accuracy_method: expected product, sum or mean, got 'multiply'");
-  expect_bad("alpha = 10.0", "", ": alpha: missing; expected a weight >= 0 in the file or --alpha");
+  expect_bad("alpha = 10.0", "",
+             ": alpha: expected a weight >= 0 (the key is missing; or give --alpha)");
   expect_bad("max_replicas = 32", "max_replicas = 0",
              ":16: max_replicas: expected an integer in [1, 1000000], got 0");
   expect_bad("max_replicas = 32", "max_replicas = 3.5",
