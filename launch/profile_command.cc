@@ -127,7 +127,13 @@ Profile measure(const ProfileCommand& c) {
 }
 
 Profile convert(const ProfileCommand& c) {
-  Profile profile = load_profile(c.profile_path);
+  GraphCuts cuts = GraphCuts::kOneTensor;
+  if (c.cuts == "every-node") {
+    cuts = GraphCuts::kEveryNode;
+  } else if (!c.cuts.empty() && c.cuts != "one-tensor") {
+    throw UsageError("flag --cuts: expected one-tensor or every-node, got '" + c.cuts + "'");
+  }
+  Profile profile = load_profile(c.profile_path, cuts);
   if (!c.output.empty()) check_output_writable(c.output);
   std::printf("repipe profile: %s: %s\n", c.profile_path.c_str(), describe(profile).c_str());
   std::printf("  %s\n", profile.note.empty() ? "read a repipe profile CSV" : profile.note.c_str());
@@ -147,6 +153,9 @@ CLI::App* add_profile_command(CLI::App& app, ProfileCommand& command) {
   profile->add_option(
       "--profile", command.profile_path,
       "profile to convert: a PipeDream profile graph (a DAG is linearised) or repipe's CSV");
+  profile->add_option("--cuts", command.cuts,
+                      "where a PipeDream graph becomes blocks: one-tensor (default: where one "
+                      "tensor is live) or every-node (after each node, sending all live tensors)");
   std::vector<CLI::Option*> measuring = {
       profile->add_option("--batch-size", command.batch_size, "samples per measured step")
           ->capture_default_str(),
@@ -187,6 +196,9 @@ int run_profile_command(const ProfileCommand& command) {
                                  "convert a profile"
                                : "expected --model NAME (measure a zoo model) or --profile FILE "
                                  "(convert a profile)");
+  }
+  if (has_model && !command.cuts.empty()) {
+    throw UsageError("flag --cuts: linearises a PipeDream graph (--profile), not a --model");
   }
   if (has_profile && !command.measuring_flags.empty()) {
     throw UsageError("flag " + command.measuring_flags.front() +

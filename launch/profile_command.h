@@ -15,6 +15,7 @@ namespace repipe {
 struct ProfileCommand {
   std::string model;         // --model: a zoo name to measure
   std::string profile_path;  // --profile: a profile file to convert (exclusive with --model)
+  std::string cuts;          // --cuts: where a PipeDream graph is cut ("" = one-tensor)
   std::int64_t batch_size = 32;
   std::int64_t seq_len = 0;     // 0: the model's default
   std::int64_t image_size = 0;  // 0: the model's default

@@ -415,11 +415,12 @@ std::string graph_model_name(const std::string& path) {
   return "emulated";
 }
 
-// Cuts the topological order where at most one tensor is live and makes a block of each segment.
-// `merged` counts the blocks made of more than one node.
+// Cuts the topological order where `cuts` allows and makes a block of each segment. `merged`
+// counts the blocks made of more than one node.
 std::vector<BlockProfile> linearise(const std::string& model, const std::vector<GraphNode>& nodes,
                                     const std::vector<GraphEdge>& edges,
-                                    const std::vector<std::size_t>& order, std::size_t& merged) {
+                                    const std::vector<std::size_t>& order, GraphCuts cuts,
+                                    std::size_t& merged) {
   std::vector<std::size_t> position(nodes.size());
   for (std::size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
   // The position of each node's last consumer: its tensor is live until then.
@@ -441,7 +442,7 @@ std::vector<BlockProfile> linearise(const std::string& model, const std::vector<
     for (std::size_t n : dying_at[i]) live.erase(n);
     if (consumed[order[i]]) live.insert(order[i]);
     bool last = i + 1 == order.size();
-    if (!last && live.size() > 1) continue;
+    if (!last && cuts == GraphCuts::kOneTensor && live.size() > 1) continue;
 
     BlockProfile block;
     const GraphNode* first_node = nullptr;
@@ -463,18 +464,19 @@ std::vector<BlockProfile> linearise(const std::string& model, const std::vector<
       block.name += "-" + last_node->id;
       ++merged;
     }
-    // Nothing crosses a cut inside a graph in pieces: then the block sends nothing.
+    // Every tensor live across the cut is sent; nothing crosses a cut inside a graph in pieces.
     if (last) {
       block.output_bytes = last_node->activation_bytes;
-    } else if (!live.empty()) {
-      block.output_bytes = nodes[*live.begin()].activation_bytes;
+    } else {
+      for (std::size_t n : live) block.output_bytes += nodes[n].activation_bytes;
     }
     blocks.push_back(std::move(block));
   }
   return blocks;
 }
 
-Profile read_pipedream_graph(const std::string& path, const std::vector<std::string>& lines) {
+Profile read_pipedream_graph(const std::string& path, const std::vector<std::string>& lines,
+                             GraphCuts cuts) {
   std::vector<GraphNode> nodes;
   std::map<std::string, std::size_t> node_of_id;
   std::vector<std::tuple<std::string, std::string, std::size_t>> edge_lines;  // resolved below
@@ -524,13 +526,13 @@ Profile read_pipedream_graph(const std::string& path, const std::vector<std::str
   Profile profile;
   profile.precision = "fp32";  // PipeDream counts 4 bytes a value
   std::size_t merged = 0;
-  profile.blocks = linearise(graph_model_name(path), nodes, edges, order, merged);
+  profile.blocks = linearise(graph_model_name(path), nodes, edges, order, cuts, merged);
   if (profile.blocks.empty()) fail(path, 1, "expected at least one node that is not an input");
   std::ostringstream note;
   note << "linearised a PipeDream profile graph of " << nodes.size() << " nodes and "
-       << edges.size() << " edges into " << profile.blocks.size()
-       << " blocks, cutting where one tensor is live (" << merged
-       << (merged == 1 ? " block merges" : " blocks merge") << " several nodes)";
+       << edges.size() << " edges into " << profile.blocks.size() << " blocks, cutting "
+       << (cuts == GraphCuts::kOneTensor ? "where one tensor is live" : "after every node") << " ("
+       << merged << (merged == 1 ? " block merges" : " blocks merge") << " several nodes)";
   if (!inputs.empty()) {
     note << "; input node";
     for (const std::string& id : inputs) note << " " << id;
@@ -542,7 +544,7 @@ Profile read_pipedream_graph(const std::string& path, const std::vector<std::str
 
 }  // namespace
 
-Profile load_profile(const std::string& path) {
+Profile load_profile(const std::string& path, GraphCuts cuts) {
   std::vector<std::string> lines = read_lines(path);
   std::size_t first = 0;
   while (first < lines.size() && trimmed(lines[first]).empty()) ++first;
@@ -550,7 +552,8 @@ Profile load_profile(const std::string& path) {
     fail(path, 1, "the file is empty; expected a profile CSV or a PipeDream profile graph");
   }
   if (first == 0 && lines[0] == kProfileCsvHeader) return read_profile_csv(path, lines);
-  if (lines[first].find(" -- ") != std::string::npos) return read_pipedream_graph(path, lines);
+  if (lines[first].find(" -- ") != std::string::npos)
+    return read_pipedream_graph(path, lines, cuts);
   fail(path, first + 1,
        "expected the profile CSV header '" + std::string(kProfileCsvHeader) +
            "' or a PipeDream profile graph line " + kGraphNodeForm + ", got " +

@@ -41,6 +41,13 @@ inline constexpr const char* kProfileCsvHeader =
     "block,name,forward_ms,backward_ms,output_bytes,param_bytes,activation_bytes,device,"
     "batch_size,precision";
 
+// Where a PipeDream graph's topological order may be cut into blocks.
+enum class GraphCuts {
+  kOneTensor,  // only where one tensor is live: a ResNet bottleneck stays one block
+  kEveryNode,  // after every node, sending every live tensor (PipeDream's own split points,
+               // those its antichains share with this order)
+};
+
 // Reads a profile, recognising the format by content: repipe's CSV (the first line is exactly
 // kProfileCsvHeader) or PipeDream's profile graph text (lines "nodeN -- Desc -- forward_compute_
 // time=F, backward_compute_time=B, activation_size=A, parameter_size=P" and edges
@@ -49,11 +56,12 @@ inline constexpr const char* kProfileCsvHeader =
 // PipeDream graphs: nodes are ordered topologically along the edges, the smallest node number
 // first among the ready nodes (PipeDream numbers nodes in execution order). Input nodes ("Input",
 // no incoming edge) are the data loader, not a block: their times and sizes are dropped, as
-// PipeDream's optimizer does, but their tensors still count as live. The order is cut wherever at
-// most one tensor is live across the cut (one producer in the prefix with a consumer in the
-// suffix); each segment between cuts becomes one block whose times, parameter bytes and
-// activation bytes are the sums over its nodes and whose output_bytes is the size of the tensor
-// crossing the cut after it (for the last block, the size of its last node's output). A chain
+// PipeDream's optimizer does, but their tensors still count as live. By default the order is cut
+// wherever at most one tensor is live across the cut (one producer in the prefix with a consumer
+// in the suffix); GraphCuts::kEveryNode cuts after every node. Each segment between cuts becomes
+// one block whose times, parameter bytes and activation bytes are the sums over its nodes and
+// whose output_bytes is the size of the tensors crossing the cut after it (for the last block,
+// the size of its last node's output). A chain
 // therefore gives one block per node. Block names are "<model>.nodeN" or "<model>.nodeA-nodeB"
 // for merged segments, <model> being the file stem before "-graph" ("vgg16-graph.txt" -> "vgg16"),
 // the folder name for PipeDream's own "<model>/graph.txt", else "emulated". batch_size and device
@@ -62,7 +70,7 @@ inline constexpr const char* kProfileCsvHeader =
 //
 // Bad input (missing file, unparsable line, unknown header, cycle, duplicate names, no blocks) is
 // a UsageError "<path>:<line>: <what was expected>".
-Profile load_profile(const std::string& path);
+Profile load_profile(const std::string& path, GraphCuts cuts = GraphCuts::kOneTensor);
 
 // The profile as repipe's CSV text; doubles at round-trip precision, so load(save(p)) == p except
 // for `note`.

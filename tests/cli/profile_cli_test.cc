@@ -53,6 +53,13 @@ TEST_F(ProfileCliTest, ConvertsAPipeDreamGraphAndSaysHowItWasLinearised) {
   std::vector<std::string> lines = lines_of(read_text(csv));
   ASSERT_EQ(lines.size(), 40u);  // header + 39 blocks
   EXPECT_EQ(lines[0], kHeader);
+  // Cut after every node instead: one block per node but the input.
+  r = run_repipe("profile --profile " + std::string(REPIPE_SOURCE_DIR) +
+                 "/configs/profiles/pipedream-resnet50-graph.txt --cuts every-node -o " +
+                 csv.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("into 176 blocks, cutting after every node"), std::string::npos) << r.out;
+  EXPECT_EQ(lines_of(read_text(csv)).size(), 177u);
 }
 
 TEST_F(ProfileCliTest, BadInputIsOneLineAndExitCodeTwo) {
@@ -66,6 +73,9 @@ TEST_F(ProfileCliTest, BadInputIsOneLineAndExitCodeTwo) {
   expect_usage_error("profile --profile " + (dir_ / "absent.csv").string() + out,
                      "no such profile file");
   expect_usage_error("profile --profile p.csv --batch-size 4" + out, "flag --batch-size: measures");
+  expect_usage_error("profile --profile p.csv --cuts some" + out,
+                     "flag --cuts: expected one-tensor or every-node, got 'some'");
+  expect_usage_error("profile --model mlp --cuts every-node" + out, "flag --cuts: linearises");
   std::ofstream(dir_ / "file") << "not a folder";
   expect_usage_error("profile --model mlp -o " + (dir_ / "file" / "x.csv").string(), "file");
   expect_usage_error("profile --model mlp -o " + dir_.string(), "is a folder");

@@ -241,6 +241,34 @@ TEST_F(ProfileFiles, ImportedGraphSurvivesTheCsv) {
   EXPECT_EQ(loaded, imported);
 }
 
+TEST_F(ProfileFiles, EveryNodeCutsSendEveryLiveTensor) {
+  std::string path = kProfiles + "pipedream-resnet50-graph.txt";
+  FileGraph graph = read_graph(path);
+  Profile profile = load_profile(path, GraphCuts::kEveryNode);
+  ASSERT_EQ(profile.blocks.size(), graph.nodes.size() - 1);  // every node but the input
+  std::map<int, std::size_t> block_of = block_of_node(profile, graph);
+  // After each block but the last, output_bytes is the sum over the producers at or before it
+  // that a later block reads; inside residual blocks that is two tensors.
+  std::size_t two_live = 0;
+  for (std::size_t b = 0; b + 1 < profile.blocks.size(); ++b) {
+    std::set<int> crossing;
+    for (auto [from, to] : graph.edges) {
+      bool before = graph.is_input(from) || block_of.at(from) <= b;
+      if (before && block_of.at(to) > b) crossing.insert(from);
+    }
+    double bytes = 0;
+    for (int n : crossing) bytes += graph.nodes.at(n).activation_bytes;
+    EXPECT_EQ(profile.blocks[b].output_bytes, std::llround(bytes)) << profile.blocks[b].name;
+    two_live += crossing.size() == 2;
+  }
+  EXPECT_GT(two_live, 16u);  // at least inside each of the 16 bottlenecks
+  // The one-tensor blocks are unions of these: the same totals.
+  const Profile coarse = load_profile(path);
+  EXPECT_LT(coarse.blocks.size(), profile.blocks.size());
+  EXPECT_EQ(coarse.blocks.back().output_bytes, profile.blocks.back().output_bytes);
+  EXPECT_NE(profile.note.find("cutting after every node"), std::string::npos) << profile.note;
+}
+
 TEST_F(ProfileFiles, ReadsListSizesAndStageIds) {
   Profile profile =
       load_profile(write("toy-graph.txt",
