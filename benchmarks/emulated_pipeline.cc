@@ -9,9 +9,8 @@
 //   ideal      (m + p - 1) * t_stage for gpipe and 1f1b-flush, m * t_stage for 1f1b-stash
 //              (no flush: the fill and drain are paid once per run), t_stage being the
 //              slowest stage's forward + backward time per micro-batch;
-//   simulated  partitioner/schedule_simulator's prediction for the same lists and stage times;
-//   calibrated the same with each stage's fixed cost added: the emulated blocks' tensor ops and
-//              wake-ups, measured per stage in a run of the same plan with (almost) no sleep;
+//   simulated  partitioner/schedule_simulator's prediction for the same lists and stage times,
+//              from the profile alone;
 //   monitored  the simulator fed with each stage's compute per micro-batch as the run itself
 //              measured it in its warm-up steps (what the repartitioning monitor sees), so it
 //              tests the schedule and communication model alone.
@@ -97,10 +96,6 @@ int run(int argc, char** argv) {
   }
   auto make_model = [&] { return build_emulated_model(o.profile, o.time_scale, o.bytes_scale, 1); };
   const std::string model_name = make_model().name;
-  // The same blocks with sleeps of ~0: what remains is the cost the profile does not have.
-  auto make_sleepless_model = [&] {
-    return build_emulated_model(o.profile, 1e-9, o.bytes_scale, 1);
-  };
 
   // Per stage, the forward and backward ms per micro-batch of the trainer's last step, on every
   // rank: [forward of stage 0.., backward of stage 0..].
@@ -112,35 +107,23 @@ int run(int argc, char** argv) {
     transport.all_reduce_sum(costs);
     return costs;
   };
-  // The same for `make` under `c`, after one warm-up step.
-  auto measure_stage_costs = [&](RunConfig c, const Plan& plan,
-                                 const PipelineTrainer::ModelFactory& make) {
-    c.steps = 2;
-    PipelineTrainer trainer(c, plan, make, transport, torch::kCPU);
-    trainer.train_step(1);
-    trainer.train_step(2);
-    return last_stage_costs(trainer, c.microbatches);
-  };
-  auto with_costs = [&](StageTimes times, const torch::Tensor& costs, bool add) {
+  auto with_costs = [&](StageTimes times, const torch::Tensor& costs) {
     for (int s = 0; s < stages; ++s) {
-      const double forward = costs[s].item<double>();
-      const double backward = costs[stages + s].item<double>();
-      times.forward_ms[s] = add ? times.forward_ms[s] + forward : forward;
-      times.backward_ms[s] = add ? times.backward_ms[s] + backward : backward;
+      times.forward_ms[s] = costs[s].item<double>();
+      times.backward_ms[s] = costs[stages + s].item<double>();
     }
     return times;
   };
 
   std::optional<CsvWriter> csv;
   if (transport.rank() == 0) {
-    csv.emplace(o.csv, std::vector<std::string>{
-                           "profile", "schedule", "stages", "microbatches", "t_stage_ms",
-                           "measured_ms", "ideal_ms", "simulated_ms", "calibrated_ms",
-                           "monitored_ms", "measured_over_ideal", "measured_over_simulated",
-                           "measured_over_calibrated", "measured_over_monitored"});
-    std::printf("%-11s %3s %3s %9s %9s %9s %9s %10s %9s %7s %7s %7s %7s\n", "schedule", "p", "m",
-                "t_stage", "measured", "ideal", "simulated", "calibrated", "monitored", "/ideal",
-                "/sim", "/calib", "/mon");
+    csv.emplace(o.csv,
+                std::vector<std::string>{"profile", "schedule", "stages", "microbatches",
+                                         "t_stage_ms", "measured_ms", "ideal_ms", "simulated_ms",
+                                         "monitored_ms", "measured_over_ideal",
+                                         "measured_over_simulated", "measured_over_monitored"});
+    std::printf("%-11s %3s %3s %9s %9s %9s %9s %9s %7s %7s %7s\n", "schedule", "p", "m", "t_stage",
+                "measured", "ideal", "simulated", "monitored", "/ideal", "/sim", "/mon");
   }
   for (const std::string& schedule : o.schedules) {
     for (int m : o.microbatches) {
@@ -168,12 +151,10 @@ int run(int argc, char** argv) {
                            .step_time_ms;
       };
       const double simulated = predict(times);
-      const double calibrated =
-          predict(with_costs(times, measure_stage_costs(c, plan, make_sleepless_model), true));
 
       PipelineTrainer trainer(c, plan, make_model, transport, torch::kCPU);
       for (int step = 1; step <= o.warmup; ++step) trainer.train_step(step);
-      const double monitored = predict(with_costs(times, last_stage_costs(trainer, m), false));
+      const double monitored = predict(with_costs(times, last_stage_costs(trainer, m)));
       transport.barrier();
       auto start = std::chrono::steady_clock::now();
       for (int step = o.warmup + 1; step <= o.warmup + o.steps; ++step) trainer.train_step(step);
@@ -185,12 +166,11 @@ int run(int argc, char** argv) {
       if (csv) {
         csv->write_row({std::filesystem::path(o.profile).stem().string(), schedule,
                         static_cast<std::int64_t>(stages), static_cast<std::int64_t>(m), t_stage,
-                        measured, ideal, simulated, calibrated, monitored, measured / ideal,
-                        measured / simulated, measured / calibrated, measured / monitored});
-        std::printf("%-11s %3d %3d %9.1f %9.1f %9.1f %9.1f %10.1f %9.1f %7.3f %7.3f %7.3f %7.3f\n",
-                    schedule.c_str(), stages, m, t_stage, measured, ideal, simulated, calibrated,
-                    monitored, measured / ideal, measured / simulated, measured / calibrated,
-                    measured / monitored);
+                        measured, ideal, simulated, monitored, measured / ideal,
+                        measured / simulated, measured / monitored});
+        std::printf("%-11s %3d %3d %9.1f %9.1f %9.1f %9.1f %9.1f %7.3f %7.3f %7.3f\n",
+                    schedule.c_str(), stages, m, t_stage, measured, ideal, simulated, monitored,
+                    measured / ideal, measured / simulated, measured / monitored);
         std::fflush(stdout);
       }
     }

@@ -11,4 +11,10 @@ namespace repipe {
 
 void sleep_precisely(std::chrono::nanoseconds duration);
 
+// Returns at `deadline` on average, not 20-80 us after it as a plain sleep on a VM does: aims
+// the sleep early by this thread's recent wake-up lateness, then yields the core until the
+// deadline passes. For emulated work, whose time must match a profile over thousands of sleeps.
+// Returns at once if the deadline has passed.
+void sleep_until_exactly(std::chrono::steady_clock::time_point deadline);
+
 }  // namespace repipe

@@ -17,12 +17,33 @@ constexpr double kBytesPerFloat = 4;
 constexpr double kWeightLow = 0.9;  // initial weights: uniform in [kWeightLow, kWeightHigh]
 constexpr double kWeightHigh = 1.1;
 
-// Sleeping, not spinning: ranks sharing a core do not slow each other down. Precisely: over
-// dozens of blocks per micro-batch, the default timer slack would add milliseconds.
-void sleep_ms(double ms) {
-  if (ms <= 0) return;
-  sleep_precisely(
-      std::chrono::ceil<std::chrono::nanoseconds>(std::chrono::duration<double, std::milli>(ms)));
+using Clock = std::chrono::steady_clock;
+
+// The host work between two blocks run back to back (autograd's bookkeeping, the engine's
+// per-block calls: tens of microseconds) that the emulated device hides, as a GPU hides it
+// behind the previous kernel. A longer gap is a wait (for a message, say): the device idles.
+constexpr auto kHiddenHostGap = std::chrono::microseconds(200);
+
+// When this thread's previous emulated block ended on the emulated device.
+thread_local Clock::time_point device_free_at;
+
+// When a block called at `entry` starts on the emulated device: at once, or when the previous
+// block ended if it was called just after it.
+Clock::time_point device_start(Clock::time_point entry) {
+  const bool back_to_back = entry >= device_free_at && entry - device_free_at <= kHiddenHostGap;
+  return back_to_back ? device_free_at : entry;
+}
+
+// Returns `ms` after `start`: a block's own tensor work runs inside its profiled time, not on
+// top of it. Sleeping, not spinning: ranks sharing a core do not slow each other down. Exactly:
+// over dozens of blocks per micro-batch, a plain sleep's lateness would add milliseconds.
+void finish_after(Clock::time_point start, double ms) {
+  const Clock::time_point deadline =
+      start + std::chrono::ceil<Clock::duration>(
+                  std::chrono::duration<double, std::milli>(std::max(ms, 0.0)));
+  const bool on_time = Clock::now() <= deadline;  // else the host work overran the profile
+  sleep_until_exactly(deadline);
+  device_free_at = on_time ? deadline : Clock::now();
 }
 
 // out[n, :] = mean(x[n, :]) * weight[0], repeated over `features` columns. Written as an autograd
@@ -33,20 +54,21 @@ class SleepingBroadcast : public torch::autograd::Function<SleepingBroadcast> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
                                const torch::Tensor& weight, std::int64_t features,
-                               double forward_ms, double backward_ms) {
-    sleep_ms(forward_ms);
+                               double forward_ms, double backward_ms, std::int64_t start_ns) {
     torch::Tensor mean = x.mean(/*dim=*/1, /*keepdim=*/true);  // [N, 1]
     torch::Tensor scale = weight.narrow(0, 0, 1).clone();      // [1]
     ctx->save_for_backward({mean, scale});
     ctx->saved_data["backward_ms"] = backward_ms;
     ctx->saved_data["input_features"] = x.size(1);
     ctx->saved_data["weight_numel"] = weight.numel();
-    return (mean * scale).expand({x.size(0), features}).contiguous();  // [N, features]
+    torch::Tensor out = (mean * scale).expand({x.size(0), features}).contiguous();  // [N, k]
+    finish_after(Clock::time_point(std::chrono::nanoseconds(start_ns)), forward_ms);
+    return out;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_outputs) {
-    sleep_ms(ctx->saved_data["backward_ms"].toDouble());
+    const auto start = device_start(Clock::now());
     torch::autograd::variable_list saved = ctx->get_saved_variables();
     const torch::Tensor& mean = saved[0];
     const torch::Tensor& scale = saved[1];
@@ -58,7 +80,9 @@ class SleepingBroadcast : public torch::autograd::Function<SleepingBroadcast> {
     torch::Tensor grad_weight =
         torch::zeros({ctx->saved_data["weight_numel"].toInt()}, scale.options());
     grad_weight.narrow(0, 0, 1).copy_((grad_product * mean).sum().reshape({1}));
-    return {grad_x, grad_weight, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    finish_after(start, ctx->saved_data["backward_ms"].toDouble());
+    return {grad_x,          grad_weight,     torch::Tensor(),
+            torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -91,11 +115,13 @@ std::int64_t EmulatedBlock::output_features(std::int64_t microbatch) const {
 }
 
 Bundle EmulatedBlock::forward(const Bundle& input) {
+  const std::int64_t start_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
   torch::Tensor x = need(input, "x");
   std::int64_t n = x.size(0);
   torch::Tensor flat = x.reshape({n, -1}).to(weight_.scalar_type());  // [N, F]
   torch::Tensor out = SleepingBroadcast::apply(flat, weight_, output_features(n), forward_ms_,
-                                               backward_ms_);  // [N, k]
+                                               backward_ms_, start_ns);  // [N, k]
   Bundle output = input;
   if (last_) {
     // Logits that depend on the output, for Model::loss; fixed class weights, no parameter.

@@ -4,6 +4,13 @@
 // It runs the real runtime, transport, optimizer and repartitioning with GPU-like timing on a
 // 2-core machine (sleeping ranks do not compete for cores), and at stage counts far beyond the
 // cores. Planner validation and repartitioning benchmarks use it: `--model emulated:PROFILE`.
+//
+// A block takes its profiled time, not that time plus its own work: it sleeps until the time has
+// passed since it started (common/precise_sleep's sleep_until_exactly, on time on average). The
+// blocks of one thread run back to back on an emulated device, as kernels on a GPU: a block
+// called within 0.2 ms of the previous one's end starts at that end, so the host work between
+// blocks (autograd's bookkeeping, the engine's per-block calls) is hidden as a GPU hides it. A
+// longer gap, such as a wait for a message, leaves the device idle.
 #pragma once
 
 #include <cstdint>
@@ -26,8 +33,8 @@ inline constexpr std::int64_t kEmulatedClasses = 10;
 // One block of a profile. Forward reads "x" [N, ...] and writes "x" [N, k] (the last block writes
 // "logits" [N, kEmulatedClasses] instead), where out[n, :] = mean(x[n, :]) * weight[0]: cheap, so
 // the cost of a block is its sleep, and differentiable in both the input and the weight, so
-// autograd flows end to end. Forward sleeps forward_ms * time_scale; backward, run by autograd,
-// sleeps backward_ms * time_scale.
+// autograd flows end to end. Forward takes forward_ms * time_scale; backward, run by autograd,
+// takes backward_ms * time_scale.
 class EmulatedBlock : public Block {
  public:
   // `profile_batch`: the samples the profile's bytes are for (Profile::batch_size); 0 if unknown.
