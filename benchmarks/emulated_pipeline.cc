@@ -118,7 +118,7 @@ int run(int argc, char** argv) {
   std::optional<CsvWriter> csv;
   if (transport.rank() == 0) {
     csv.emplace(o.csv,
-                std::vector<std::string>{"profile", "schedule", "stages", "microbatches",
+                std::vector<std::string>{"profile", "time_scale", "schedule", "stages", "microbatches",
                                          "t_stage_ms", "measured_ms", "ideal_ms", "simulated_ms",
                                          "monitored_ms", "measured_over_ideal",
                                          "measured_over_simulated", "measured_over_monitored"});
@@ -164,7 +164,7 @@ int run(int argc, char** argv) {
               .count() /
           o.steps;
       if (csv) {
-        csv->write_row({std::filesystem::path(o.profile).stem().string(), schedule,
+        csv->write_row({std::filesystem::path(o.profile).stem().string(), o.time_scale, schedule,
                         static_cast<std::int64_t>(stages), static_cast<std::int64_t>(m), t_stage,
                         measured, ideal, simulated, monitored, measured / ideal,
                         measured / simulated, measured / monitored});
