@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 
 #include "common/error.h"
@@ -25,6 +27,36 @@ std::string ms(double value) {
   char text[32];
   std::snprintf(text, sizeof text, "%.2f", value);
   return text;
+}
+
+// How to train `plan`, written to `path`. An emulated model ("emulated:PROFILE") keeps and sends
+// its profile's bytes, and on this one host all its stages share the memory and the cores that
+// copy its tensors: if they need more than a sixteenth of the memory, the line adds the
+// --bytes-scale (a power of 10) that brings them under it, and says why.
+void print_train_hint(const CostModel& cost, const Plan& plan, const std::string& path) {
+  std::string line = "scripts/mpirun.sh -np " + std::to_string(plan.world_size()) +
+                     " build/launch/repipe train --plan " + path;
+  double needed = 0;
+  const int stages = static_cast<int>(plan.stages.size());
+  for (int s = 0; s < stages; ++s) {
+    const StagePlan& stage = plan.stages[s];
+    needed += static_cast<double>(stage.ranks.size()) *
+              static_cast<double>(
+                  cost.stage_memory_bytes(stage.first_block, stage.last_block, s, stages));
+  }
+  const double host = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) *
+                      static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+  const bool emulated = plan.model.rfind("emulated:", 0) == 0;
+  const double budget = host / 16;
+  if (emulated && budget > 0 && needed > budget) {
+    const double scale = std::pow(10.0, -std::ceil(std::log10(needed / budget)));
+    line += " --bytes-scale " + format_double(scale);
+    std::printf(
+        "(the emulated stages hold %s together and this host has %s: --bytes-scale %s "
+        "shrinks their tensors and messages)\n",
+        human_bytes(needed).c_str(), human_bytes(host).c_str(), format_double(scale).c_str());
+  }
+  std::printf("wrote %s (train it: %s)\n", path.c_str(), line.c_str());
 }
 
 void print_straight(const CostModel& cost, const Plan& plan, bool simulate) {
@@ -158,9 +190,7 @@ int run_plan_command(const PlanCommand& c) {
   plan.microbatches = setup.microbatches;
   if (!c.output.empty()) {
     save_plan(plan, c.output);
-    std::printf(
-        "wrote %s (train it: scripts/mpirun.sh -np %d build/launch/repipe train --plan %s)\n",
-        c.output.c_str(), plan.world_size(), c.output.c_str());
+    print_train_hint(cost, plan, c.output);
   }
   return 0;
 }
