@@ -115,8 +115,9 @@ std::int64_t EmulatedBlock::output_features(std::int64_t microbatch) const {
 }
 
 Bundle EmulatedBlock::forward(const Bundle& input) {
-  const std::int64_t start_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+  const std::int64_t start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    device_start(Clock::now()).time_since_epoch())
+                                    .count();
   torch::Tensor x = need(input, "x");
   std::int64_t n = x.size(0);
   torch::Tensor flat = x.reshape({n, -1}).to(weight_.scalar_type());  // [N, F]
