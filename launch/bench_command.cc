@@ -7,7 +7,6 @@
 #include <optional>
 #include <sstream>
 
-#include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 
 #include "common/atomic_file.h"
@@ -16,6 +15,7 @@
 #include "common/gnuplot.h"
 #include "common/progress.h"
 #include "common/text_format.h"
+#include "common/toml_fields.h"
 #include "common/units.h"
 #include "datasets/checkpoint_emulation.h"
 #include "datasets/dataset.h"
@@ -52,131 +52,86 @@ struct IoConfig {
   std::string output = "runs/bench-io";
 };
 
+// An integer key of `table` that must be >= `min`.
+std::int64_t integer_at_least(const TomlFields& table, const std::string& key, std::int64_t min) {
+  const std::int64_t value = table.integer(key);
+  if (value < min) {
+    table.fail(key, "an integer >= " + std::to_string(min) + ", got " + std::to_string(value));
+  }
+  return value;
+}
+
+// A number key of `table` that must lie in [min, max].
+double number_in(const TomlFields& table, const std::string& key, double min, double max) {
+  const double value = table.number(key);
+  if (!(value >= min && value <= max)) {
+    table.fail(key, "a number in [" + format_double(min) + ", " + format_double(max) + "], got " +
+                        format_double(value));
+  }
+  return value;
+}
+
 // Reads config `path`, every key checked: unknown sections and keys, and values of the wrong
-// type, are UsageErrors naming the file, the line and the key.
-class ConfigReader {
- public:
-  explicit ConfigReader(std::string path) : path_(std::move(path)) {
-    if (!fs::is_regular_file(path_)) throw UsageError(path_ + ": config file not found");
-    try {
-      table_ = toml::parse_file(path_);
-    } catch (const toml::parse_error& error) {
-      throw UsageError(path_ + ":" + std::to_string(error.source().begin.line) +
-                       ": not valid TOML: " + std::string(error.description()));
-    }
-  }
-
-  // Visits every key of every section; `read(section, key, node)` returns false for a key it
-  // does not know.
-  void visit(const std::function<bool(const std::string&, const std::string&, const toml::node&)>&
-                 read) const {
-    for (auto&& [section, node] : table_) {
-      const toml::table* keys = node.as_table();
-      if (keys == nullptr) fail(node, std::string(section.str()), "expected a [section]");
-      for (auto&& [key, value] : *keys) {
-        const std::string name = std::string(section.str()) + "." + std::string(key.str());
-        if (!read(std::string(section.str()), std::string(key.str()), value)) {
-          fail(value, name, "unknown key (see configs/io/*.toml for the keys)");
-        }
-      }
-    }
-  }
-
-  [[noreturn]] void fail(const toml::node& node, const std::string& key,
-                         const std::string& what) const {
-    throw UsageError(path_ + ":" + std::to_string(node.source().begin.line) + ": key '" + key +
-                     "': " + what);
-  }
-
-  std::string text(const toml::node& node, const std::string& key) const {
-    if (!node.is_string()) fail(node, key, "expected a string");
-    return node.as_string()->get();
-  }
-  std::int64_t integer(const toml::node& node, const std::string& key, std::int64_t min) const {
-    if (!node.is_integer() || node.as_integer()->get() < min) {
-      fail(node, key, "expected an integer >= " + std::to_string(min));
-    }
-    return node.as_integer()->get();
-  }
-  double number(const toml::node& node, const std::string& key, double min, double max) const {
-    const std::optional<double> v = node.value<double>();
-    if (!node.is_number() || !v || *v < min || *v > max) {
-      fail(node, key,
-           "expected a number in [" + format_number(min) + ", " + format_number(max) + "]");
-    }
-    return *v;
-  }
-
- private:
-  static std::string format_number(double v) {
-    std::ostringstream out;
-    out << v;
-    return out.str();
-  }
-
-  std::string path_;
-  toml::table table_;
-};
-
+// type or range, are UsageErrors naming the file, the line and the key.
 IoConfig read_io_config(const std::string& path) {
-  ConfigReader reader(path);
+  const toml::table table = parse_toml_file(path, "a bench io config (see configs/io/*.toml)");
+  const TomlFields root(path, table);
+  root.allow_only({"dataset", "reader", "train", "metric", "checkpoint", "output"});
   IoConfig c;
-  bool have_compute = false;
-  reader.visit([&](const std::string& section, const std::string& key, const toml::node& v) {
-    const std::string name = section + "." + key;
-    if (name == "dataset.path") {
-      c.dataset = reader.text(v, name);
-    } else if (name == "reader.batch_size") {
-      c.batch_size = reader.integer(v, name, 1);
-    } else if (name == "reader.readers") {
-      c.readers = static_cast<int>(reader.integer(v, name, 0));
-    } else if (name == "reader.prefetch") {
-      c.prefetch = static_cast<int>(reader.integer(v, name, 1));
-    } else if (name == "train.steps") {
-      c.steps = reader.integer(v, name, 2);
-    } else if (name == "train.compute_s") {
-      c.compute.mean_s = reader.number(v, name, 0, 3600);
-      have_compute = true;
-    } else if (name == "train.compute_stdev_s") {
-      c.compute.stdev_s = reader.number(v, name, 0, 3600);
-    } else if (name == "train.compute_profile") {
-      c.compute_profile = reader.text(v, name);
-      have_compute = true;
-    } else if (name == "train.seed") {
-      c.seed = reader.integer(v, name, 0);
-    } else if (name == "metric.au") {
-      c.au = reader.number(v, name, 0, 1);
-    } else if (name == "checkpoint.size") {
-      c.checkpoint_size = reader.text(v, name);
-    } else if (name == "checkpoint.model") {
-      c.checkpoint_model = reader.text(v, name);
-    } else if (name == "checkpoint.optimizer") {
-      c.checkpoint_optimizer = reader.text(v, name);
-    } else if (name == "checkpoint.count") {
-      c.checkpoints = reader.integer(v, name, 1);
-    } else if (name == "checkpoint.folder") {
-      c.checkpoint_folder = reader.text(v, name);
-    } else if (name == "output.folder") {
-      c.output = reader.text(v, name);
-    } else {
-      return false;
+  if (!root.has("dataset") || !root.table("dataset").has("path")) {
+    root.fail("dataset.path", "a dataset such as cifar10:DIR (the key is missing)");
+  }
+  const TomlFields dataset = root.table("dataset");
+  dataset.allow_only({"path"});
+  c.dataset = dataset.text("path");
+
+  if (!root.has("reader")) root.fail("reader.batch_size", "an integer (the key is missing)");
+  const TomlFields reader = root.table("reader");
+  reader.allow_only({"batch_size", "readers", "prefetch"});
+  c.batch_size = integer_at_least(reader, "batch_size", 1);
+  if (reader.has("readers")) c.readers = static_cast<int>(integer_at_least(reader, "readers", 0));
+  if (reader.has("prefetch")) {
+    c.prefetch = static_cast<int>(integer_at_least(reader, "prefetch", 1));
+  }
+
+  if (!root.has("train")) root.fail("train.compute_s", "a number (the key is missing)");
+  const TomlFields train = root.table("train");
+  train.allow_only({"steps", "compute_s", "compute_stdev_s", "compute_profile", "seed"});
+  if (train.has("compute_s") == train.has("compute_profile")) {
+    train.fail("compute_s", "a number or else compute_profile (give one)");
+  }
+  if (train.has("compute_s")) c.compute.mean_s = number_in(train, "compute_s", 0, 3600);
+  if (train.has("compute_profile")) c.compute_profile = train.text("compute_profile");
+  if (train.has("compute_stdev_s")) {
+    c.compute.stdev_s = number_in(train, "compute_stdev_s", 0, 3600);
+  }
+  if (train.has("steps")) c.steps = integer_at_least(train, "steps", 2);
+  if (train.has("seed")) c.seed = integer_at_least(train, "seed", 0);
+
+  if (root.has("metric")) {
+    const TomlFields metric = root.table("metric");
+    metric.allow_only({"au"});
+    if (metric.has("au")) c.au = number_in(metric, "au", 0, 1);
+  }
+  if (root.has("checkpoint")) {
+    const TomlFields checkpoint = root.table("checkpoint");
+    checkpoint.allow_only({"size", "model", "optimizer", "count", "folder"});
+    if (checkpoint.has("size") && checkpoint.has("model")) {
+      checkpoint.fail("model", "no model beside size (give one)");
     }
-    return true;
-  });
-  if (c.dataset.empty())
-    throw UsageError(path + ": key 'dataset.path': missing (e.g. cifar10:DIR)");
-  if (c.batch_size == 0) throw UsageError(path + ": key 'reader.batch_size': missing");
-  if (!have_compute) {
-    throw UsageError(path + ": key 'train.compute_s': missing (or train.compute_profile)");
-  }
-  if (!c.compute_profile.empty() && c.compute.mean_s > 0) {
-    throw UsageError(path + ": keys 'train.compute_s' and 'train.compute_profile': give one");
-  }
-  if (!c.checkpoint_size.empty() && !c.checkpoint_model.empty()) {
-    throw UsageError(path + ": keys 'checkpoint.size' and 'checkpoint.model': give one");
+    if (checkpoint.has("size")) c.checkpoint_size = checkpoint.text("size");
+    if (checkpoint.has("model")) c.checkpoint_model = checkpoint.text("model");
+    if (checkpoint.has("optimizer")) c.checkpoint_optimizer = checkpoint.text("optimizer");
+    if (checkpoint.has("count")) c.checkpoints = integer_at_least(checkpoint, "count", 1);
+    if (checkpoint.has("folder")) c.checkpoint_folder = checkpoint.text("folder");
   }
   if (c.checkpoints == 0 && (!c.checkpoint_size.empty() || !c.checkpoint_model.empty())) {
     c.checkpoints = 1;
+  }
+  if (root.has("output")) {
+    const TomlFields output = root.table("output");
+    output.allow_only({"folder"});
+    if (output.has("folder")) c.output = output.text("folder");
   }
   return c;
 }
