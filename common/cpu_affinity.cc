@@ -46,7 +46,12 @@ std::string cpu_list_text(const std::vector<int>& cpus) {
     std::size_t last = i;
     while (last + 1 < cpus.size() && cpus[last + 1] == cpus[last] + 1) ++last;
     if (!text.empty()) text += ",";
-    text += std::to_string(cpus[i]) + (last > i ? "-" + std::to_string(cpus[last]) : "");
+    // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on "-" + std::to_string(...).
+    text += std::to_string(cpus[i]);
+    if (last > i) {
+      text += '-';
+      text += std::to_string(cpus[last]);
+    }
     i = last + 1;
   }
   return text;

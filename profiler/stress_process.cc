@@ -40,7 +40,10 @@ std::vector<std::string> stress_arguments(const std::string& program, const Stre
                                    "--report",    report.string()};
   if (!o.cores.empty()) {
     std::string cores;
-    for (int core : o.cores) cores += (cores.empty() ? "" : ",") + std::to_string(core);
+    for (int core : o.cores) {  // piece by piece: GCC 12 warns falsely on "," + std::string
+      if (!cores.empty()) cores += ',';
+      cores += std::to_string(core);
+    }
     args.push_back("--cores");
     args.push_back(cores);
   }

@@ -52,9 +52,13 @@ TEST_F(InterferenceCliTest, CollectsADatasetBesideRealCoRunners) {
   EXPECT_EQ(std::count(probe.begin(), probe.end(), "small_cnn[1-2]@b16"), 6);
   for (std::size_t row = 1; row < slowdown.size(); ++row) {
     const double s = std::stod(slowdown[row]);
-    if (kind[row] == "none") EXPECT_LT(std::abs(s - 1), 0.35) << lines[row];
+    if (kind[row] == "none") {
+      EXPECT_LT(std::abs(s - 1), 0.35) << lines[row];
+    }
     // One core shared with a busy co-runner: the scheduler gives the probe about half.
-    if (kind[row] == "compute" && placement[row] == "same") EXPECT_GT(s, 1.3) << lines[row];
+    if (kind[row] == "compute" && placement[row] == "same") {
+      EXPECT_GT(s, 1.3) << lines[row];
+    }
   }
 }
 

@@ -78,7 +78,9 @@ TEST_F(WorkloadCliTest, SampleMeasuresAZooModelAndRealBuildsAWorkloadFromIt) {
   EXPECT_EQ(csv_column(sample / "batch.csv", 0),
             (std::vector<std::string>{"BatchSize", "1", "2", "3"}));
   for (const std::string& cell : csv_column(sample / "requests.csv", 2)) {
-    if (cell != "OutputLen") EXPECT_TRUE(std::stoi(cell) >= 1 && std::stoi(cell) <= 4) << cell;
+    if (cell != "OutputLen") {
+      EXPECT_TRUE(std::stoi(cell) >= 1 && std::stoi(cell) <= 4) << cell;
+    }
   }
 
   const fs::path out = dir_ / "real";
