@@ -6,7 +6,6 @@
 #include <fstream>
 #include <vector>
 
-#include "common/error.h"
 #include "common/gnuplot.h"
 
 namespace repipe {
@@ -65,10 +64,7 @@ bool plot_serving_timeline(const SimulationReport& report, const std::string& ti
        << "plot " << misses << "\n"
        << "unset multiplot\n";
   }
-  const bool drawn = run_gnuplot(script);
-  std::error_code ignored;
-  fs::remove_all(work, ignored);
-  REPIPE_CHECK(drawn, "gnuplot failed on " << script);
+  run_gnuplot_in(script, work);
   return true;
 }
 

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/error.h"
 #include "common/gnuplot.h"
 
 namespace repipe {
@@ -77,10 +76,7 @@ bool plot_workload(const Jobs& jobs, int modalities, const std::string& title,
        << "' using 1:2 with steps lw 1.5 notitle\n"
        << "unset multiplot\n";
   }
-  const bool drawn = run_gnuplot(script);
-  std::error_code ignored;
-  fs::remove_all(work, ignored);
-  REPIPE_CHECK(drawn, "gnuplot failed on " << script);
+  run_gnuplot_in(script, work);
   return true;
 }
 
