@@ -118,9 +118,9 @@ int run(int argc, char** argv) {
   std::optional<CsvWriter> csv;
   if (transport.rank() == 0) {
     csv.emplace(o.csv,
-                std::vector<std::string>{"profile", "time_scale", "schedule", "stages", "microbatches",
-                                         "t_stage_ms", "measured_ms", "ideal_ms", "simulated_ms",
-                                         "monitored_ms", "measured_over_ideal",
+                std::vector<std::string>{"profile", "time_scale", "schedule", "stages",
+                                         "microbatches", "t_stage_ms", "measured_ms", "ideal_ms",
+                                         "simulated_ms", "monitored_ms", "measured_over_ideal",
                                          "measured_over_simulated", "measured_over_monitored"});
     std::printf("%-11s %3s %3s %9s %9s %9s %9s %9s %7s %7s %7s\n", "schedule", "p", "m", "t_stage",
                 "measured", "ideal", "simulated", "monitored", "/ideal", "/sim", "/mon");
