@@ -78,10 +78,10 @@ IoConfig read_io_config(const std::string& path) {
   const TomlFields root(path, table);
   root.allow_only({"dataset", "reader", "train", "metric", "checkpoint", "output"});
   IoConfig c;
-  if (!root.has("dataset") || !root.table("dataset").has("path")) {
-    root.fail("dataset.path", "a dataset such as cifar10:DIR (the key is missing)");
-  }
+  const std::string no_dataset = "a dataset such as cifar10:DIR (the key is missing)";
+  if (!root.has("dataset")) root.fail("dataset.path", no_dataset);
   const TomlFields dataset = root.table("dataset");
+  if (!dataset.has("path")) root.fail("dataset.path", no_dataset);
   dataset.allow_only({"path"});
   c.dataset = dataset.text("path");
 

@@ -36,9 +36,10 @@ std::string ms(double value) {
 void print_train_hint(const CostModel& cost, const Plan& plan, const std::string& path) {
   std::string line = "scripts/mpirun.sh -np " + std::to_string(plan.world_size()) +
                      " build/launch/repipe train --plan " + path;
+  const bool emulated = plan.model.rfind("emulated:", 0) == 0;
   double needed = 0;
   const int stages = static_cast<int>(plan.stages.size());
-  for (int s = 0; s < stages; ++s) {
+  for (int s = 0; emulated && s < stages; ++s) {
     const StagePlan& stage = plan.stages[s];
     needed += static_cast<double>(stage.ranks.size()) *
               static_cast<double>(
@@ -46,7 +47,6 @@ void print_train_hint(const CostModel& cost, const Plan& plan, const std::string
   }
   const double host = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) *
                       static_cast<double>(::sysconf(_SC_PAGE_SIZE));
-  const bool emulated = plan.model.rfind("emulated:", 0) == 0;
   const double budget = host / 16;
   if (emulated && budget > 0 && needed > budget) {
     const double scale = std::pow(10.0, -std::ceil(std::log10(needed / budget)));
